@@ -1,0 +1,1 @@
+"""The seven services of the fleet; none imports another."""

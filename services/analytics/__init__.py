@@ -1,0 +1,1 @@
+"""Analytics service. Metric ingestion, rollups, KPIs, dashboards, background reports and anomalies."""

@@ -1,0 +1,1 @@
+"""Code every BizOSaaS service uses. Never imports a service."""

@@ -1,0 +1,25 @@
+"""The body of every service's `migrations/env.py`: one version table per schema (DESIGN §3).
+
+The migrate step hands over an open owner connection through `config.attributes`; running
+`alembic` by hand is not supported, use `python -m shared.migrations` instead.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+
+def run_migrations() -> None:
+    config = context.config
+    connection = config.attributes.get("connection")
+    schema = config.attributes.get("schema")
+    if connection is None or schema is None:
+        raise SystemExit("run migrations with `python -m shared.migrations`, not the alembic CLI")
+    context.configure(
+        connection=connection,
+        version_table_schema=schema,
+        include_schemas=True,
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

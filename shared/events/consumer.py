@@ -1,0 +1,347 @@
+"""The event consumer: one group per service, acked only after the handler's transaction commits.
+
+Per batch it tries one transaction for all messages (fast path); if any handler raises, the batch
+is rolled back and each message is retried alone so one bad event cannot hold back the others.
+The inbox table (keyed by event id, written in the same transaction as the effect) makes
+redelivery harmless. Messages idle longer than the visibility timeout are reclaimed with
+XAUTOCLAIM; after `max_deliveries` failed handler runs a message goes to `events.dead` with the error
+(database or Redis outages are waited out and not counted against the event).
+Malformed messages (not JSON, not an envelope, unknown type, unsupported version) go there at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.context import causation_id_var, request_id_var, tenant_id_var
+from shared.database import SessionFactory, set_tenant
+from shared.events.catalog import CATALOG, DEAD_LETTER_STREAM, producer_of, stream_of
+from shared.events.envelope import Event
+from shared.events.metrics import (
+    EVENTS_DEAD,
+    EVENTS_DUPLICATE,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_PENDING,
+)
+from shared.events.outage import Outage, sleep_unless_stopped
+
+logger = logging.getLogger("shared.events.consumer")
+
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+DEAD_STREAM_MAXLEN = 100_000
+
+
+class Malformed(Exception):
+    """A message no handler could ever accept; `reason` is a short machine-readable label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Delivery:
+    stream: str
+    message_id: str
+    raw: bytes | None
+    deliveries: int = 1
+    event: Event | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.stream}:{self.message_id}"
+
+
+def parse_event(raw: bytes | None) -> Event:
+    """Validate a stream message against the envelope and the catalog, or raise `Malformed`."""
+    if raw is None:
+        raise Malformed("malformed", "message has no 'event' field")
+    try:
+        event = Event.from_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        kind = "not JSON" if first["type"] == "json_invalid" else "not an event envelope"
+        raise Malformed("malformed", f"{kind}: {first['msg']} at {first['loc']}") from None
+    known = CATALOG.get(event.type)
+    if known is None:
+        raise Malformed("unknown_type", f"unknown event type {event.type!r}")
+    if event.version not in known.versions:
+        raise Malformed("unsupported_version", f"{event.type} version {event.version} is not supported")
+    return event
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """Errors of the database or Redis themselves: wait them out, never blame the event."""
+    if isinstance(error, (OperationalError, InterfaceError, OSError, RedisError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        redis: Redis,
+        sessions: SessionFactory,
+        *,
+        service: str,
+        schema: str,
+        handlers: dict[str, Handler],
+        consumer_name: str | None = None,
+        batch_size: int = 200,
+        visibility_timeout_ms: int = 30_000,
+        max_deliveries: int = 5,
+    ) -> None:
+        unknown = set(handlers) - set(CATALOG)
+        if unknown:
+            raise ValueError(f"handlers for types not in the catalog: {sorted(unknown)}")
+        self.redis = redis
+        self.sessions = sessions
+        self.service = service
+        self.group = service
+        self.handlers = handlers
+        self.name = consumer_name or f"{service}-{socket.gethostname()}-{os.getpid()}"
+        self.batch_size = batch_size
+        self.visibility_timeout_ms = visibility_timeout_ms
+        self.max_deliveries = max_deliveries
+        self.streams = sorted({stream_of(producer_of(t)) for t in handlers})
+        self.block_ms = max(10, min(1000, visibility_timeout_ms // 2))
+        self._errors_key = f"events.errors.{self.group}"
+        self._failures_key = f"events.failures.{self.group}"
+        self.redelivery_cap = max_deliveries * 4
+        self._inbox_sql = text(
+            f"insert into {schema}.inbox (event_id, event_type) "
+            f"select * from unnest(cast(:ids as uuid[]), cast(:types as text[])) "
+            f"on conflict do nothing returning event_id"
+        )
+        self._outage = Outage(logger, f"{service} consumer: Redis")
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.streams:
+            return
+        loop = asyncio.get_running_loop()
+        reclaim_at = 0.0
+        groups_ready = False
+        while not stop.is_set():
+            try:
+                if not groups_ready:
+                    await self.ensure_groups()
+                    groups_ready = True
+                if loop.time() >= reclaim_at:
+                    await self.reclaim()
+                    reclaim_at = loop.time() + self.visibility_timeout_ms / 2000
+                await self.poll_once()
+                self._outage.recovered()
+            except Exception as error:
+                if is_infrastructure_error(error):
+                    await sleep_unless_stopped(stop, self._outage.failed(error))
+                    continue
+                logger.exception("consumer loop error; continuing")
+                await sleep_unless_stopped(stop, 0.5)
+
+    async def poll_once(self, block_ms: int | None = None) -> int:
+        """Read new messages once (blocking up to `block_ms`) and handle them."""
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            dict.fromkeys(self.streams, ">"),
+            count=self.batch_size,
+            block=self.block_ms if block_ms is None else block_ms,
+        )
+        handled = 0
+        for stream, messages in response or []:
+            deliveries = [
+                Delivery(_text(stream), _text(mid), fields.get(b"event") if fields else None)
+                for mid, fields in messages
+            ]
+            await self.process(deliveries)
+            handled += len(deliveries)
+        return handled
+
+    async def reclaim(self) -> int:
+        """Take over messages idle past the visibility timeout (crashed or failing consumers)."""
+        total = 0
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=self.visibility_timeout_ms,
+                    start_id=start,
+                    count=self.batch_size,
+                )
+                start, messages = _text(reply[0]), reply[1]
+                live = [(_text(mid), fields) for mid, fields in messages if mid is not None and fields]
+                if live:
+                    await self._process_reclaimed(stream, live)
+                    total += len(live)
+                if start == "0-0":
+                    break
+            pending = await self.redis.xpending(stream, self.group)
+            EVENTS_PENDING.labels(self.service, stream).set(pending["pending"])
+        return total
+
+    async def _process_reclaimed(self, stream: str, messages: list[tuple[str, dict]]) -> None:
+        detail = await self.redis.xpending_range(
+            stream,
+            self.group,
+            min=messages[0][0],
+            max=messages[-1][0],
+            count=len(messages) * 2,
+            consumername=self.name,
+        )
+        counts = {_text(d["message_id"]): int(d["times_delivered"]) for d in detail}
+        fresh: list[Delivery] = []
+        for mid, fields in messages:
+            delivery = Delivery(stream, mid, fields.get(b"event"), counts.get(mid, 2))
+            if delivery.deliveries > self.redelivery_cap:
+                error = await self.redis.hget(self._errors_key, delivery.key)
+                reason = _text(error) if error else "consumer crashed or timed out on every delivery"
+                await self._dead(
+                    delivery, "redelivery_cap", f"delivered {delivery.deliveries} times: {reason}"
+                )
+            else:
+                fresh.append(delivery)
+        await self.process(fresh)
+
+    async def process(self, deliveries: Iterable[Delivery]) -> None:
+        to_handle: list[Delivery] = []
+        to_ack: list[Delivery] = []
+        for delivery in deliveries:
+            try:
+                delivery.event = parse_event(delivery.raw)
+            except Malformed as error:
+                await self._dead(delivery, error.reason, str(error))
+                continue
+            (to_handle if delivery.event.type in self.handlers else to_ack).append(delivery)
+        if to_ack:
+            await self._ack(to_ack)
+        if to_handle:
+            await self._handle_batch(to_handle)
+
+    async def _handle_batch(self, batch: list[Delivery]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await self._apply(session, batch)
+        except Exception as error:
+            if is_infrastructure_error(error):
+                raise
+            if len(batch) == 1:
+                await self._failed(batch[0], error)
+                return
+            for delivery in batch:
+                await self._handle_batch([delivery])
+            return
+        await self._ack(batch)
+
+    async def _apply(self, session: AsyncSession, batch: list[Delivery]) -> None:
+        events = [d.event for d in batch if d.event is not None]
+        fresh = set(
+            (
+                await session.execute(
+                    self._inbox_sql, {"ids": [e.id for e in events], "types": [e.type for e in events]}
+                )
+            ).scalars()
+        )
+        EVENTS_DUPLICATE.labels(self.service).inc(len(events) - len(fresh))
+        current_tenant: UUID | str | None = "unset"
+        for event in events:
+            if event.id not in fresh:
+                continue
+            fresh.discard(event.id)
+            if event.tenant_id != current_tenant:
+                await set_tenant(session, event.tenant_id)
+                current_tenant = event.tenant_id
+            await self._run_handler(session, event)
+
+    async def _run_handler(self, session: AsyncSession, event: Event) -> None:
+        tokens = (
+            request_id_var.set(event.correlation_id),
+            causation_id_var.set(str(event.id)),
+            tenant_id_var.set(str(event.tenant_id) if event.tenant_id else None),
+        )
+        try:
+            await self.handlers[event.type](session, event)
+        finally:
+            tenant_id_var.reset(tokens[2])
+            causation_id_var.reset(tokens[1])
+            request_id_var.reset(tokens[0])
+
+    async def _ack(self, deliveries: list[Delivery]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            by_stream.setdefault(delivery.stream, []).append(delivery.message_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self.group, *ids)
+        retried = [d.key for d in deliveries if d.deliveries > 1]
+        if retried:
+            pipe.hdel(self._errors_key, *retried)
+            pipe.hdel(self._failures_key, *retried)
+        await pipe.execute()
+        for delivery in deliveries:
+            if delivery.event is not None and delivery.event.type in self.handlers:
+                EVENTS_HANDLED.labels(self.service, delivery.event.type).inc()
+
+    async def _failed(self, delivery: Delivery, error: Exception) -> None:
+        event_type = delivery.event.type if delivery.event else "?"
+        EVENTS_FAILED.labels(self.service, event_type).inc()
+        message = f"{type(error).__name__}: {error}"[:2000]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(self._failures_key, delivery.key, 1)
+        pipe.hset(self._errors_key, delivery.key, message)
+        failures = int((await pipe.execute())[0])
+        logger.warning(
+            "handler for %s failed (%d of %d tries): %s", event_type, failures, self.max_deliveries, message
+        )
+        if failures >= self.max_deliveries:
+            await self._dead(delivery, "handler_failed", message, failures)
+
+    async def _dead(self, delivery: Delivery, reason: str, error: str, failures: int = 0) -> None:
+        logger.error("dead-lettering %s from %s: %s: %s", delivery.message_id, delivery.stream, reason, error)
+        entry = {
+            "stream": delivery.stream,
+            "group": self.group,
+            "message_id": delivery.message_id,
+            "event": delivery.raw if delivery.raw is not None else b"",
+            "reason": reason,
+            "error": error[:2000],
+            "deliveries": str(max(delivery.deliveries, failures)),
+            "dead_at": datetime.now(UTC).isoformat(),
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(DEAD_LETTER_STREAM, entry, maxlen=DEAD_STREAM_MAXLEN, approximate=True)
+        pipe.xack(delivery.stream, self.group, delivery.message_id)
+        pipe.hdel(self._errors_key, delivery.key)
+        pipe.hdel(self._failures_key, delivery.key)
+        await pipe.execute()
+        EVENTS_DEAD.labels(self.service, reason).inc()

@@ -1,0 +1,62 @@
+"""Writing events in the caller's transaction (the transactional outbox, DESIGN §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events.catalog import CATALOG
+from shared.events.envelope import Event
+
+
+class Outbox:
+    """The outbox of one service: `add` inserts into `<schema>.outbox` inside the open transaction.
+
+    The row commits or rolls back with the state change; the relay publishes it after commit.
+    """
+
+    def __init__(self, schema: str, producer: str) -> None:
+        self.schema = schema
+        self.producer = producer
+        self._insert = text(
+            f"insert into {schema}.outbox (event_id, event_type, payload) values (:id, :type, :payload)"
+        )
+
+    def build(
+        self, event_type: str, data: dict[str, Any], tenant_id: UUID | str | None, version: int = 1
+    ) -> Event:
+        known = CATALOG.get(event_type)
+        if known is None or known.producer != self.producer or version not in known.versions:
+            raise ValueError(f"{self.producer} does not produce {event_type} v{version}")
+        return Event(
+            type=event_type,
+            version=version,
+            tenant_id=UUID(str(tenant_id)) if tenant_id else None,
+            producer=self.producer,
+            data=data,
+        )
+
+    async def add(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        data: dict[str, Any],
+        tenant_id: UUID | str | None,
+        version: int = 1,
+    ) -> Event:
+        event = self.build(event_type, data, tenant_id, version)
+        await self.add_event(session, event)
+        return event
+
+    async def add_event(self, session: AsyncSession, event: Event) -> None:
+        await session.execute(self._insert, {"id": event.id, "type": event.type, "payload": event.to_json()})
+
+    async def add_many(self, session: AsyncSession, events: list[Event]) -> None:
+        if events:
+            await session.execute(
+                self._insert,
+                [{"id": e.id, "type": e.type, "payload": e.to_json()} for e in events],
+            )

@@ -1,0 +1,68 @@
+"""Building blocks for Alembic revisions: tenant policies and the messaging tables.
+
+They take plain SQL strings so a revision reads like the DDL it runs. Revisions call them with
+the schema explicitly; a revision is a snapshot, so change these only in backward-compatible ways.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+
+def enable_tenant_isolation(schema: str, table: str) -> None:
+    """RLS enabled and forced, one policy on `app.tenant_id` (DESIGN §3)."""
+    qualified = f"{schema}.{table}"
+    op.execute(f"alter table {qualified} enable row level security")
+    op.execute(f"alter table {qualified} force row level security")
+    op.execute(
+        f"create policy tenant_isolation on {qualified} "
+        f"using ({TENANT_PREDICATE}) with check ({TENANT_PREDICATE})"
+    )
+
+
+def create_messaging_tables(schema: str) -> None:
+    """Outbox (with a NOTIFY trigger that wakes the relay at commit) and the consumer inbox."""
+    op.execute(
+        f"""
+        create table {schema}.outbox (
+            seq bigserial primary key,
+            event_id uuid not null unique,
+            event_type text not null,
+            payload text not null,
+            created_at timestamptz not null default now(),
+            published_at timestamptz
+        )
+        """
+    )
+    op.execute(f"create index outbox_unpublished on {schema}.outbox (seq) where published_at is null")
+    op.execute(f"create index outbox_published_at on {schema}.outbox (published_at)")
+    op.execute(
+        f"""
+        create function {schema}.notify_outbox() returns trigger language plpgsql as $$
+        begin
+            perform pg_notify('outbox_{schema}', '');
+            return null;
+        end $$
+        """
+    )
+    op.execute(
+        f"create trigger outbox_notify after insert on {schema}.outbox "
+        f"for each statement execute function {schema}.notify_outbox()"
+    )
+    op.execute(
+        f"""
+        create table {schema}.inbox (
+            event_id uuid primary key,
+            event_type text not null,
+            handled_at timestamptz not null default now()
+        )
+        """
+    )
+
+
+def drop_messaging_tables(schema: str) -> None:
+    op.execute(f"drop table if exists {schema}.inbox")
+    op.execute(f"drop table if exists {schema}.outbox")
+    op.execute(f"drop function if exists {schema}.notify_outbox()")

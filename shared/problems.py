@@ -1,0 +1,176 @@
+"""RFC 9457 problem details for every error a service answers.
+
+Raise `ProblemError` (or a subclass) from any layer; the handlers installed by the app factory
+turn it, HTTP errors, validation errors and unexpected exceptions into `application/problem+json`.
+Unexpected exceptions are logged with the request id and answered without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.context import request_id_var
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://bizosaas.dev/problems/"
+
+logger = logging.getLogger("shared.problems")
+
+
+class ProblemError(Exception):
+    status: int = 500
+    title: str | None = None
+    problem_type: str | None = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        problem_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.title = title or self.title or HTTPStatus(self.status).phrase
+        self.problem_type = problem_type or self.problem_type
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(ProblemError):
+    status = 400
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    problem_type = "unauthorized"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(ProblemError):
+    status = 403
+    problem_type = "forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    problem_type = "not-found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    problem_type = "conflict"
+
+
+class Unprocessable(ProblemError):
+    status = 422
+    problem_type = "validation-error"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    problem_type = "rate-limited"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    problem_type = "unavailable"
+
+
+def problem_body(
+    status: int, title: str, detail: str, problem_type: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + problem_type if problem_type else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    problem_type: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = problem_body(status, title or HTTPStatus(status).phrase, detail, problem_type, **extra)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _on_problem(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ProblemError)
+    return problem_response(
+        error.status,
+        error.detail,
+        title=error.title,
+        problem_type=error.problem_type,
+        headers=error.headers,
+        **error.extra,
+    )
+
+
+async def _on_http(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
+    return problem_response(error.status_code, detail, headers=getattr(error, "headers", None))
+
+
+def _safe_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    """Validation errors without echoing the input back (it may hold a password)."""
+    return [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+        for item in error.errors()
+    ]
+
+
+async def _on_validation(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = _safe_errors(error)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    return problem_response(
+        422,
+        f"{where}: {first['msg']}" if where else first["msg"],
+        title="Request validation failed",
+        problem_type="validation-error",
+        errors=errors,
+    )
+
+
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "An unexpected error occurred; it has been logged.", problem_type="internal")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,108 @@
+"""Session-wide real PostgreSQL and Redis (embedded unless TEST_DATABASE_URL / TEST_REDIS_URL).
+
+Everything runs against real servers: the migrate step builds every service schema plus the
+test-only `evtest` schema, with their runtime roles, exactly as the dev stack does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+
+from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
+from devstack.stackenv import runtime_url, service_environment  # noqa: E402
+from shared.database import create_engine  # noqa: E402
+from shared.fleet import SERVICES, WITH_DATABASE  # noqa: E402
+from shared.migrations import migrate  # noqa: E402
+from shared.redis import create_redis  # noqa: E402
+from tests.support.evtest import EVTEST  # noqa: E402
+
+
+@dataclass
+class Stack:
+    owner_url: str
+    redis_url: str
+    passwords: dict[str, str]
+    env: dict[str, str]
+    workdir: Path
+    redis_server: EmbeddedRedis | None
+
+    def runtime_url(self, service: str) -> str:
+        role = (
+            EVTEST.role
+            if service == EVTEST.name
+            else next(s.role for s in WITH_DATABASE if s.name == service)
+        )
+        assert role
+        return runtime_url(self.owner_url, role, self.passwords[service])
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix="bizosaas-test-"))
+    workdir.chmod(0o755)
+    postgres = redis_server = None
+    try:
+        owner_url = os.environ.get("TEST_DATABASE_URL")
+        if not owner_url:
+            postgres = EmbeddedPostgres(
+                workdir / "postgres", free_port(), secrets.token_urlsafe(12), durable=False
+            )
+            owner_url = postgres.start()
+        redis_url = os.environ.get("TEST_REDIS_URL")
+        if not redis_url:
+            redis_server = EmbeddedRedis(workdir / "redis", free_port(), durable=False)
+            redis_url = redis_server.start()
+        passwords = {spec.name: secrets.token_urlsafe(12) for spec in (*WITH_DATABASE, EVTEST)}
+        asyncio.run(migrate(owner_url, passwords, services=(*WITH_DATABASE, EVTEST)))
+        ports = {spec.name: free_port() for spec in SERVICES}
+        env = service_environment(owner_url, redis_url, passwords, ports)
+        yield Stack(owner_url, redis_url, passwords, env, workdir, redis_server)
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis(stack: Stack) -> AsyncIterator[Redis]:
+    """A Redis client on an empty database."""
+    client = create_redis(stack.redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def owner_engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(stack.owner_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def evtest_engine(stack: Stack, owner_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The evtest runtime role's engine, on empty evtest tables."""
+    from sqlalchemy import text
+
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("truncate evtest.outbox, evtest.inbox, evtest.effects"))
+    engine = create_engine(stack.runtime_url(EVTEST.name), pool_size=5)
+    yield engine
+    await engine.dispose()

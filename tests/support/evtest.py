@@ -1,0 +1,53 @@
+"""The test-only `evtest` schema and the pieces the event tests wire around it.
+
+Events are real catalog types (`campaign.created`) so the consumer's catalog checks apply; the
+test producer writes them to `events.campaign_management` like the real service would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events.envelope import Event
+from shared.events.outbox import Outbox
+from shared.fleet import ServiceSpec
+
+EVTEST = ServiceSpec(
+    "evtest", 0, "evtest", "svc_evtest", migrations_path=Path(__file__).parent / "evtest_migrations"
+)
+PRODUCER = "campaign_management"
+EVENT_TYPE = "campaign.created"
+STREAM = "events.campaign_management"
+OUTBOX = Outbox("evtest", PRODUCER)
+
+
+def recording_handler(consumer: str, delay: float = 0.0):  # type: ignore[no-untyped-def]
+    """A handler whose effect is one `effects` row per handled event (no unique constraint,
+    so a double effect would show up as two rows)."""
+
+    async def handle(session: AsyncSession, event: Event) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        await session.execute(
+            text(
+                "insert into evtest.effects (tenant_id, event_id, consumer, note) "
+                "values (:tenant, :event, :consumer, :note)"
+            ),
+            {
+                "tenant": event.tenant_id,
+                "event": event.id,
+                "consumer": consumer,
+                "note": event.data.get("note"),
+            },
+        )
+
+    return handle
+
+
+def make_event(tenant_id: UUID, note: str = "") -> Event:
+    return OUTBOX.build(EVENT_TYPE, {"note": note}, tenant_id)
