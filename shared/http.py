@@ -52,8 +52,13 @@ class BreakerRegistry:
     def for_host(self, host: str) -> pybreaker.CircuitBreaker:
         breaker = self._breakers.get(host)
         if breaker is None:
+            # throw_new_error_on_trip=False: the call that trips the circuit did reach the host, so
+            # its own outcome is returned/raised; CircuitOpen is only for calls not attempted.
             breaker = pybreaker.CircuitBreaker(
-                fail_max=self.fail_max, reset_timeout=self.reset_timeout, name=host
+                fail_max=self.fail_max,
+                reset_timeout=self.reset_timeout,
+                name=host,
+                throw_new_error_on_trip=False,
             )
             self._breakers[host] = breaker
         return breaker
@@ -110,10 +115,10 @@ class ResilientClient:
         method = method.upper()
         may_retry = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempts = 1 + (self.retries if may_retry else 0)
-        headers = dict(kwargs.pop("headers", None) or {})
+        headers = httpx.Headers(kwargs.pop("headers", None))  # case-insensitive
         request_id = request_id_var.get()
-        if request_id:
-            headers.setdefault("X-Request-ID", request_id)
+        if request_id and "X-Request-ID" not in headers:
+            headers["X-Request-ID"] = request_id
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:

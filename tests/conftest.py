@@ -23,13 +23,13 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
-from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
-from devstack.stackenv import runtime_url, service_environment  # noqa: E402
-from shared.database import create_engine  # noqa: E402
-from shared.fleet import SERVICES, WITH_DATABASE  # noqa: E402
-from shared.migrations import migrate  # noqa: E402
-from shared.redis import create_redis  # noqa: E402
-from tests.support.evtest import EVTEST  # noqa: E402
+from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from devstack.stackenv import runtime_url, service_environment
+from shared.database import create_engine
+from shared.fleet import SERVICES, WITH_DATABASE
+from shared.migrations import migrate
+from shared.redis import create_redis
+from tests.support.evtest import EVTEST
 
 
 @dataclass

@@ -97,6 +97,7 @@ class JwksCache:
         self._own_http = http is None
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
         self._max_age = max_age_seconds
         self._min_refetch = min_refetch_seconds
         self._lock = asyncio.Lock()
@@ -107,12 +108,12 @@ class JwksCache:
         if known is not None and now - self._fetched_at < self._max_age:
             return known
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            stale = kid not in self._keys or age >= self._max_age
-            if stale and (age >= self._min_refetch or not self._keys):
+            now = time.monotonic()
+            stale = kid not in self._keys or now - self._fetched_at >= self._max_age
+            if stale and now - self._attempted_at >= self._min_refetch:
                 await self._refresh()
         if kid not in self._keys:
-            raise TokenError("unknown signing key")
+            raise TokenError("unknown signing key" if self._keys else "signing keys unavailable")
         return self._keys[kid]
 
     def load(self, document: dict[str, Any]) -> None:
@@ -122,11 +123,12 @@ class JwksCache:
             if alg in ALLOWED_ALGORITHMS and kid and jwk.get("use", "sig") == "sig":
                 keys[kid] = PyJWK(jwk, algorithm=alg)
         self._keys = keys
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._attempted_at = time.monotonic()
 
     async def _refresh(self) -> None:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=3.0)
+        self._attempted_at = time.monotonic()
         try:
             response = await self._http.get(self.jwks_url)
             response.raise_for_status()

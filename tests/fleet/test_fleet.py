@@ -1,0 +1,131 @@
+"""The fleet as developers start it: `python -m devstack up` (what ./start-dev.sh runs).
+
+Starts all seven services as real processes against the test PostgreSQL and Redis, checks every
+`/ready`, `/metrics` and `/docs`, that a second start is refused clearly, and that SIGTERM leaves
+no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from devstack.embedded import port_open
+from shared.fleet import REPO_ROOT, SERVICES
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.fleet
+
+
+def _free_offset() -> int:
+    for _ in range(50):
+        offset = random.randrange(20000, 40000, 10)
+        if not any(port_open(spec.port + offset) for spec in SERVICES):
+            return offset
+    raise RuntimeError("no free port range for the fleet")
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: str, timeout: float) -> str:
+    """Read the child's output straight from the pipe (no Python buffering) until `marker`."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker.encode() not in seen:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise AssertionError(f"no {marker!r} from devstack; output so far:\n{seen.decode()}")
+        if selector.select(timeout=0.5):
+            seen += os.read(fd, 65536)
+    return seen.decode()
+
+
+def _devstack(devdata: Path, stack: Stack, offset: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BIZOSAAS_DEVDATA": str(devdata),
+        "DATABASE_URL": stack.owner_url,
+        "REDIS_URL": stack.redis_url,
+        "DEV_PORT_OFFSET": str(offset),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "devstack", "up"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_devstack_starts_all_seven_and_stops_them_all(stack: Stack, tmp_path: Path) -> None:
+    devdata = tmp_path / "devdata"
+    devdata.mkdir()
+    (devdata / "secrets.json").write_text(json.dumps({"postgres": "", **stack.passwords}))
+    offset = _free_offset()
+    first = _devstack(devdata, stack, offset)
+    try:
+        banner = _read_until(first, "Press Ctrl-C", timeout=120)
+        children = psutil.Process(first.pid).children(recursive=True)
+        assert len(children) >= 7
+        with httpx.Client(timeout=5) as http:
+            for spec in SERVICES:
+                base = f"http://127.0.0.1:{spec.port + offset}"
+                assert base in banner
+                ready = http.get(f"{base}/ready")
+                assert ready.status_code == 200, (spec.name, ready.text)
+                assert ready.json()["service"] == spec.name
+                metrics = http.get(f"{base}/metrics")
+                assert "http_requests_total" in metrics.text and 'route="/ready"' in metrics.text
+                docs = http.get(f"{base}/docs")
+                assert docs.status_code == 200 and "swagger-ui" in docs.text
+                assert http.get(f"{base}/openapi.json").json()["info"]["title"].startswith("BizOSaaS")
+        env_file = (devdata / "stack.env").read_text()
+        assert f"REDIS_URL={stack.redis_url}\n" in env_file and "DATABASE_URL=" in env_file
+        assert (devdata / "keys" / "jwt-signing.pem").exists()
+
+        second = _devstack(devdata, stack, offset)
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert b"already running" in out
+
+        first.send_signal(signal.SIGTERM)
+        out, _ = first.communicate(timeout=60)
+        assert first.returncode == 0, out
+        assert b"Stopped." in out
+        _gone, alive = psutil.wait_procs(children, timeout=5)
+        assert alive == []
+        assert not any(port_open(spec.port + offset) for spec in SERVICES)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+
+def test_a_service_missing_a_setting_exits_with_one_line(stack: Stack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_DATABASE_URL"))}
+    env["REDIS_URL"] = stack.redis_url
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "services.campaign_management.main:app", "--port", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert lines == [
+        "campaign_management: setting JWKS_URL is missing; setting CAMPAIGN_MANAGEMENT_DATABASE_URL is missing"
+    ]
