@@ -26,7 +26,7 @@ from devstack.stackenv import ensure_signing_key, load_or_create_secrets, servic
 from shared.fleet import REPO_ROOT, SERVICES
 from shared.migrations import migrate
 
-DEVDATA = Path(os.environ.get("BIZOSAAS_DEVDATA", REPO_ROOT / ".devdata"))
+DEVDATA = Path(os.environ.get("BIZOSAAS_DEVDATA") or REPO_ROOT / ".devdata")
 
 
 class Stopped(Exception):
@@ -78,24 +78,24 @@ def up() -> int:
     try:
         owner_url = os.environ.get("DATABASE_URL")
         if not owner_url:
-            port = int(os.environ.get("DEV_POSTGRES_PORT", "55432"))
+            port = int(os.environ.get("DEV_POSTGRES_PORT") or 55432)
             postgres = EmbeddedPostgres(DEVDATA / "postgres", port, secrets["postgres"])
             owner_url = postgres.start()
         redis_url = os.environ.get("REDIS_URL")
         if not redis_url:
-            redis = EmbeddedRedis(DEVDATA / "redis", int(os.environ.get("DEV_REDIS_PORT", "56379")))
+            redis = EmbeddedRedis(DEVDATA / "redis", int(os.environ.get("DEV_REDIS_PORT") or 56379))
             redis_url = redis.start()
         key_file = Path(
             os.environ.get("JWT_PRIVATE_KEY_FILE") or ensure_signing_key(DEVDATA / "keys" / "jwt-signing.pem")
         )
-        offset = int(os.environ.get("DEV_PORT_OFFSET", "0"))
+        offset = int(os.environ.get("DEV_PORT_OFFSET") or 0)
         ports = {spec.name: spec.port + offset for spec in SERVICES}
         env = service_environment(owner_url, redis_url, secrets, ports, signing_key=key_file)
         write_env_file(DEVDATA / "stack.env", env)
         asyncio.run(migrate(owner_url, secrets))
         fleet = Fleet(env=env, ports=ports, log_dir=DEVDATA / "logs")
         fleet.start()
-        ready_after = fleet.wait_ready(timeout=float(os.environ.get("DEV_READY_TIMEOUT", "90")))
+        ready_after = fleet.wait_ready(timeout=float(os.environ.get("DEV_READY_TIMEOUT") or 90))
         _print_table(fleet, ready_after, time.monotonic() - started, env)
         while not fleet.exited():
             time.sleep(0.5)

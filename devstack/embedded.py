@@ -64,13 +64,15 @@ class EmbeddedPostgres:
         return f"postgresql://{user}:{password or self.password}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            user=self.run_as,
-            check=check,
-            capture_output=True,
-            text=True,
-        )
+        # As root, drop to the system user with its own group only: keeping root's group would deny
+        # access to folders that are closed to the group but open to others (e.g. mktemp's).
+        identity = {"user": self.run_as, "group": self.run_as, "extra_groups": []} if self.run_as else {}
+        try:
+            return subprocess.run(
+                [str(self.bin / args[0]), *args[1:]], check=check, capture_output=True, text=True, **identity
+            )
+        except subprocess.CalledProcessError as error:
+            raise RuntimeError(f"{args[0]} failed: {error.stderr.strip() or error.stdout.strip()}") from None
 
     def _prepare_user(self) -> None:
         if self.run_as is None:

@@ -152,7 +152,7 @@ class EventConsumer:
         while not stop.is_set():
             try:
                 if not groups_ready:
-                    await self.ensure_groups()
+                    await self.prepare()
                     groups_ready = True
                 if loop.time() >= reclaim_at:
                     await self.reclaim()
@@ -165,6 +165,13 @@ class EventConsumer:
                     continue
                 logger.exception("consumer loop error; continuing")
                 await sleep_unless_stopped(stop, 0.5)
+
+    async def prepare(self) -> None:
+        """Create the consumer groups and open a database connection, so that the first event
+        does not pay for connecting. `run` calls it; call it earlier to be ready sooner."""
+        await self.ensure_groups()
+        async with self.sessions() as session, session.begin():
+            await session.execute(self._inbox_sql, {"ids": [], "types": []})
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Read new messages once (blocking up to `block_ms`) and handle them."""

@@ -108,9 +108,16 @@ def test_devstack_starts_all_seven_and_stops_them_all(stack: Stack, tmp_path: Pa
         assert alive == []
         assert not any(port_open(spec.port + offset) for spec in SERVICES)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        if first.poll() is None:  # the test failed midway: leave no process behind either
+            leftovers = psutil.Process(first.pid).children(recursive=True)
+            first.send_signal(signal.SIGTERM)
+            try:
+                first.wait(30)
+            except subprocess.TimeoutExpired:
+                first.kill()
+            for proc in leftovers:
+                if proc.is_running():
+                    proc.kill()
 
 
 def test_a_service_missing_a_setting_exits_with_one_line(stack: Stack) -> None:

@@ -54,3 +54,20 @@ def test_peer_urls_default_to_the_design_ports() -> None:
     settings = AnalyticsSettings(**VALID)
     assert settings.peer_url("user_management") == "http://127.0.0.1:8001"
     assert settings.peer_url("ai_agents") == "http://127.0.0.1:8000"
+
+
+def test_env_example_documents_every_setting_of_every_service() -> None:
+    import importlib
+
+    from shared.fleet import REPO_ROOT, SERVICES
+
+    documented = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in (REPO_ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and line.lstrip("# ").split("=", 1)[0].isupper()
+    }
+    for spec in SERVICES:
+        settings_cls = importlib.import_module(f"services.{spec.name}.settings").Settings
+        for name, field in settings_cls.model_fields.items():
+            env_name = field.validation_alias if isinstance(field.validation_alias, str) else name.upper()
+            assert env_name in documented, f"{spec.name}: {env_name} is not in .env.example"
