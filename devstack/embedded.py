@@ -10,11 +10,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -236,3 +241,39 @@ class EmbeddedRedis:
             self.process.kill()
             self.process.wait(5)
         self.process = None
+
+
+@dataclass
+class ThrowawayServers:
+    """PostgreSQL and Redis for one test session or benchmark run (see `throwaway_servers`)."""
+
+    workdir: Path
+    database_url: str
+    redis_url: str
+    redis: EmbeddedRedis | None
+
+
+@contextmanager
+def throwaway_servers(
+    prefix: str, *, database_url: str | None = None, redis_url: str | None = None, durable: bool = False
+) -> Iterator[ThrowawayServers]:
+    """The given servers, or embedded ones in a temporary folder removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(workdir, 0o755)  # the embedded PostgreSQL runs as another user when we are root
+    postgres = redis = None
+    try:
+        if not database_url:
+            postgres = EmbeddedPostgres(
+                workdir / "postgres", free_port(), secrets.token_urlsafe(12), durable=durable
+            )
+            database_url = postgres.start()
+        if not redis_url:
+            redis = EmbeddedRedis(workdir / "redis", free_port(), durable=False)
+            redis_url = redis.start()
+        yield ThrowawayServers(workdir, database_url, redis_url, redis)
+    finally:
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
-from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from devstack.embedded import EmbeddedRedis, free_port, throwaway_servers
 from devstack.stackenv import runtime_url, service_environment
 from shared.database import create_engine
 from shared.fleet import SERVICES, WITH_DATABASE
@@ -53,31 +51,16 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    workdir = Path(tempfile.mkdtemp(prefix="bizosaas-test-"))
-    workdir.chmod(0o755)
-    postgres = redis_server = None
-    try:
-        owner_url = os.environ.get("TEST_DATABASE_URL")
-        if not owner_url:
-            postgres = EmbeddedPostgres(
-                workdir / "postgres", free_port(), secrets.token_urlsafe(12), durable=False
-            )
-            owner_url = postgres.start()
-        redis_url = os.environ.get("TEST_REDIS_URL")
-        if not redis_url:
-            redis_server = EmbeddedRedis(workdir / "redis", free_port(), durable=False)
-            redis_url = redis_server.start()
+    with throwaway_servers(
+        "bizosaas-test-",
+        database_url=os.environ.get("TEST_DATABASE_URL"),
+        redis_url=os.environ.get("TEST_REDIS_URL"),
+    ) as servers:
         passwords = {spec.name: secrets.token_urlsafe(12) for spec in (*WITH_DATABASE, EVTEST)}
-        asyncio.run(migrate(owner_url, passwords, services=(*WITH_DATABASE, EVTEST)))
+        asyncio.run(migrate(servers.database_url, passwords, services=(*WITH_DATABASE, EVTEST)))
         ports = {spec.name: free_port() for spec in SERVICES}
-        env = service_environment(owner_url, redis_url, passwords, ports)
-        yield Stack(owner_url, redis_url, passwords, env, workdir, redis_server)
-    finally:
-        if redis_server is not None:
-            redis_server.stop()
-        if postgres is not None:
-            postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        env = service_environment(servers.database_url, servers.redis_url, passwords, ports)
+        yield Stack(servers.database_url, servers.redis_url, passwords, env, servers.workdir, servers.redis)
 
 
 @pytest.fixture
