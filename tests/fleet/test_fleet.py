@@ -7,7 +7,6 @@ no process behind.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import selectors
@@ -21,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from devstack.embedded import port_open
+from devstack.embedded import free_port, port_open
 from shared.fleet import REPO_ROOT, SERVICES
 from tests.conftest import Stack
 
@@ -52,14 +51,15 @@ def _read_until(proc: subprocess.Popen[bytes], marker: str, timeout: float) -> s
     return seen.decode()
 
 
-def _devstack(devdata: Path, stack: Stack, offset: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BIZOSAAS_DEVDATA": str(devdata),
-        "DATABASE_URL": stack.owner_url,
-        "REDIS_URL": stack.redis_url,
-        "DEV_PORT_OFFSET": str(offset),
-    }
+def _devstack(devdata: Path, offset: int, redis_port: int) -> subprocess.Popen[bytes]:
+    """`python -m devstack up` with its own embedded PostgreSQL and Redis, as on a fresh laptop."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        BIZOSAAS_DEVDATA=str(devdata),
+        DEV_PORT_OFFSET=str(offset),
+        DEV_POSTGRES_PORT=str(free_port()),
+        DEV_REDIS_PORT=str(redis_port),
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "devstack", "up"],
         cwd=REPO_ROOT,
@@ -69,12 +69,18 @@ def _devstack(devdata: Path, stack: Stack, offset: int) -> subprocess.Popen[byte
     )
 
 
-def test_devstack_starts_all_seven_and_stops_them_all(stack: Stack, tmp_path: Path) -> None:
+def _processes_using(folder: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(folder) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
     devdata = tmp_path / "devdata"
-    devdata.mkdir()
-    (devdata / "secrets.json").write_text(json.dumps({"postgres": "", **stack.passwords}))
-    offset = _free_offset()
-    first = _devstack(devdata, stack, offset)
+    offset, redis_port = _free_offset(), free_port()
+    first = _devstack(devdata, offset, redis_port)
     try:
         banner = _read_until(first, "Press Ctrl-C", timeout=120)
         children = psutil.Process(first.pid).children(recursive=True)
@@ -92,10 +98,11 @@ def test_devstack_starts_all_seven_and_stops_them_all(stack: Stack, tmp_path: Pa
                 assert docs.status_code == 200 and "swagger-ui" in docs.text
                 assert http.get(f"{base}/openapi.json").json()["info"]["title"].startswith("BizOSaaS")
         env_file = (devdata / "stack.env").read_text()
-        assert f"REDIS_URL={stack.redis_url}\n" in env_file and "DATABASE_URL=" in env_file
+        assert "REDIS_URL=redis://127.0.0.1:" in env_file and "DATABASE_URL=postgresql://" in env_file
+        assert _processes_using(devdata / "postgres") and port_open(redis_port)
         assert (devdata / "keys" / "jwt-signing.pem").exists()
 
-        second = _devstack(devdata, stack, offset)
+        second = _devstack(devdata, offset, redis_port)
         out, _ = second.communicate(timeout=60)
         assert second.returncode == 1
         assert b"already running" in out
@@ -107,6 +114,7 @@ def test_devstack_starts_all_seven_and_stops_them_all(stack: Stack, tmp_path: Pa
         _gone, alive = psutil.wait_procs(children, timeout=5)
         assert alive == []
         assert not any(port_open(spec.port + offset) for spec in SERVICES)
+        assert _processes_using(devdata) == [] and not port_open(redis_port)  # embedded servers stopped too
     finally:
         if first.poll() is None:  # the test failed midway: leave no process behind either
             leftovers = psutil.Process(first.pid).children(recursive=True)

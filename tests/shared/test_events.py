@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -27,6 +28,10 @@ from tests.conftest import Stack
 from tests.support.evtest import EVENT_TYPE, EVTEST, OUTBOX, PRODUCER, STREAM, make_event, recording_handler
 
 TENANT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def relay_for(engine: AsyncEngine, redis: Redis, batch_size: int = 500) -> OutboxRelay:
@@ -153,7 +158,11 @@ async def test_failing_handler_goes_to_dead_letters_after_n_tries_and_replay_bri
         await recording_handler("c1")(session, event)
 
     [event] = await commit_events(evtest_engine, 1)
+    published_before = metric("events_published_total", service=PRODUCER, stream=STREAM)
     await relay_for(evtest_engine, redis).drain()
+    assert metric("events_published_total", service=PRODUCER, stream=STREAM) == published_before + 1
+    failed_before = metric("events_failed_total", service=EVTEST.name, type=EVENT_TYPE)
+    dead_before = metric("events_dead_total", service=EVTEST.name, reason="handler_failed")
     consumer = consumer_for(evtest_engine, redis, flaky, max_deliveries=3)
     await consumer.ensure_groups()
     deadline = time.monotonic() + 10
@@ -170,12 +179,16 @@ async def test_failing_handler_goes_to_dead_letters_after_n_tries_and_replay_bri
     assert Event.from_json(dead.event).id == event.id
     assert (await redis.xpending(STREAM, EVTEST.name))["pending"] == 0
     assert await effects(owner_engine) == []
+    assert metric("events_failed_total", service=EVTEST.name, type=EVENT_TYPE) == failed_before + 3
+    assert metric("events_dead_total", service=EVTEST.name, reason="handler_failed") == dead_before + 1
 
     healthy = True
+    handled_before = metric("events_handled_total", service=EVTEST.name, type=EVENT_TYPE)
     await replay(redis, dead.id)
     assert await list_dead(redis) == []
     await drain_consumer(consumer, 1, owner_engine, timeout=5)
     assert await effects(owner_engine) == [(event.id, "c1")]
+    assert metric("events_handled_total", service=EVTEST.name, type=EVENT_TYPE) == handled_before + 1
 
 
 async def test_one_failing_event_does_not_hold_back_the_rest_of_its_batch(
