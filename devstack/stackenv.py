@@ -12,16 +12,33 @@ from sqlalchemy.engine import make_url
 
 from shared.fleet import SERVICES, WITH_DATABASE
 
+# What each service's own service account may do when it calls a peer (client-credentials grant).
+SERVICE_SCOPES: dict[str, list[str]] = {
+    "api_gateway": ["users:read"],
+    "ai_agents": ["analytics:read", "campaigns:read"],
+    "campaign_management": ["analytics:read", "integrations:read", "ai:run"],
+    "analytics": ["campaigns:read"],
+    "integration": ["campaigns:read"],
+    "notification": ["users:read"],
+    "user_management": [],
+}
+
 
 def load_or_create_secrets(path: Path) -> dict[str, str]:
-    """Passwords for the owner and every runtime role, made once and kept (mode 600)."""
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {"postgres": secrets.token_urlsafe(18)}
-    values.update({spec.name: secrets.token_urlsafe(18) for spec in WITH_DATABASE})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    """Passwords for the owner, every runtime role and every service account, made once and kept
+    (mode 600); names added by a newer version are filled in on the next start."""
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = [
+        "postgres",
+        *(spec.name for spec in WITH_DATABASE),
+        *(f"{spec.name}_client" for spec in SERVICES),
+    ]
+    missing = [name for name in wanted if not values.get(name)]
+    if missing:
+        values.update({name: secrets.token_urlsafe(24) for name in missing})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+        path.chmod(0o600)
     return values
 
 
@@ -59,6 +76,13 @@ def service_environment(
         assert spec.role
         env[spec.database_url_env] = runtime_url(owner_url, spec.role, passwords[spec.name])
     env["JWKS_URL"] = f"{env['USER_MANAGEMENT_URL']}/.well-known/jwks.json"
+    accounts = []
+    for spec in SERVICES:
+        secret = passwords.get(f"{spec.name}_client")
+        if secret:
+            env[f"{spec.env_prefix}_CLIENT_SECRET"] = secret
+            accounts.append({"client_id": spec.name, "secret": secret, "scopes": SERVICE_SCOPES[spec.name]})
+    env["SERVICE_ACCOUNTS"] = json.dumps(accounts)
     if signing_key is not None:
         env["JWT_PRIVATE_KEY_FILE"] = str(signing_key)
     return env

@@ -22,12 +22,15 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
 from devstack.embedded import EmbeddedRedis, free_port, throwaway_servers
-from devstack.stackenv import runtime_url, service_environment
+from devstack.stackenv import ensure_signing_key, runtime_url, service_environment
 from shared.database import create_engine
 from shared.fleet import SERVICES, WITH_DATABASE
 from shared.migrations import migrate
 from shared.redis import create_redis
 from tests.support.evtest import EVTEST
+
+# Argon2id stays on in tests, with cheap parameters so hundreds of logins take seconds.
+FAST_PASSWORD_HASHING = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "8192", "ARGON2_PARALLELISM": "1"}
 
 
 @dataclass
@@ -57,9 +60,12 @@ def stack() -> Iterator[Stack]:
         redis_url=os.environ.get("TEST_REDIS_URL"),
     ) as servers:
         passwords = {spec.name: secrets.token_urlsafe(12) for spec in (*WITH_DATABASE, EVTEST)}
+        passwords.update({f"{spec.name}_client": secrets.token_urlsafe(24) for spec in SERVICES})
         asyncio.run(migrate(servers.database_url, passwords, services=(*WITH_DATABASE, EVTEST)))
         ports = {spec.name: free_port() for spec in SERVICES}
-        env = service_environment(servers.database_url, servers.redis_url, passwords, ports)
+        key = ensure_signing_key(servers.workdir / "keys" / "jwt-signing.pem")
+        env = service_environment(servers.database_url, servers.redis_url, passwords, ports, signing_key=key)
+        env.update(FAST_PASSWORD_HASHING)
         yield Stack(servers.database_url, servers.redis_url, passwords, env, servers.workdir, servers.redis)
 
 
