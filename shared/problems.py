@@ -7,6 +7,7 @@ Unexpected exceptions are logged with the request id and answered without intern
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -93,6 +94,75 @@ class ServiceUnavailable(ProblemError):
     problem_type = "unavailable"
 
 
+PROBLEM_SCHEMA_NAME = "Problem"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": PROBLEM_SCHEMA_NAME,
+    "description": "RFC 9457 problem details; some problems add members (e.g. `errors`, `locked_until`).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _problem_content() -> dict[str, Any]:
+    """A fresh copy each time: FastAPI and the gateway's merge may update response dicts in place."""
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}}}
+
+
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route or router: these statuses answer `application/problem+json`."""
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": _problem_content()}
+        for status in statuses
+    }
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers below really answer: FastAPI documents every
+    422 as `application/json` HTTPValidationError, but `_on_validation` answers a problem; and a
+    body that cannot be parsed at all (not UTF-8, broken form encoding) is a 400 problem."""
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+    components[PROBLEM_SCHEMA_NAME] = PROBLEM_SCHEMA
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            content = responses.get("422", {}).get("content", {})
+            if content.get("application/json", {}).get("schema", {}).get("$ref") == _FASTAPI_VALIDATION_REF:
+                responses["422"] = {
+                    "description": "Request validation failed",
+                    "content": _problem_content(),
+                }
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "Bad Request", "content": _problem_content()})
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{name}"' not in json.dumps(openapi):
+            components.pop(name, None)
+    return openapi
+
+
 def problem_body(
     status: int, title: str, detail: str, problem_type: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -174,3 +244,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(Exception, _on_unexpected)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

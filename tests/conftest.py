@@ -22,9 +22,10 @@ os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 
 from devstack.embedded import EmbeddedRedis, free_port, throwaway_servers
+from devstack.fleet import Fleet
 from devstack.stackenv import ensure_signing_key, runtime_url, service_environment
 from shared.database import create_engine
-from shared.fleet import SERVICES, WITH_DATABASE
+from shared.fleet import SERVICES, WITH_DATABASE, spec
 from shared.migrations import migrate
 from shared.redis import create_redis
 from tests.support.evtest import EVTEST
@@ -95,3 +96,19 @@ async def evtest_engine(stack: Stack, owner_engine: AsyncEngine) -> AsyncIterato
     engine = create_engine(stack.runtime_url(EVTEST.name), pool_size=5)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def user_service(stack: Stack) -> Iterator[str]:
+    """Base URL of user_management running as a real process (lockout after 5 failures)."""
+    service = spec("user_management")
+    port = int(stack.env["USER_MANAGEMENT_URL"].rsplit(":", 1)[1])
+    fleet = Fleet(
+        env=stack.env, ports={service.name: port}, log_dir=stack.workdir / "logs", services=(service,)
+    )
+    fleet.start()
+    try:
+        fleet.wait_ready(timeout=60)
+        yield stack.env["USER_MANAGEMENT_URL"]
+    finally:
+        fleet.stop()

@@ -12,6 +12,7 @@ from services.user_management.schemas import (
     LoginRequest,
     LoginResponse,
     MeUpdate,
+    Printable,
     RefreshRequest,
     RegisterRequest,
     RegisterResponse,
@@ -31,11 +32,14 @@ from services.user_management.service import Client, IdentityService
 from shared.app import runtime
 from shared.auth.deps import require
 from shared.auth.tokens import Principal
-from shared.problems import BadRequest
+from shared.problems import BadRequest, problem_responses
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-users = APIRouter(prefix="/api/v1/users", tags=["users"])
-tenants = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+# Every signed-in route can answer 401 (no or bad token), 403 (permission, or a service token) and
+# 400 (a service token with a malformed X-Tenant-ID); 422 is documented by shared.problems.
+SIGNED_IN = problem_responses(400, 401, 403)
+users = APIRouter(prefix="/api/v1/users", tags=["users"], responses=SIGNED_IN)
+tenants = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], responses=SIGNED_IN)
 jwks = APIRouter(tags=["auth"])
 
 
@@ -63,29 +67,39 @@ async def get_jwks(service: Identity, response: Response) -> dict:
     return service.issuer.jwks
 
 
-@auth.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegisterResponse)
+@auth.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisterResponse,
+    responses=problem_responses(409),
+)
 async def register(body: RegisterRequest, service: Identity, caller: Caller) -> RegisterResponse:
     """Create a tenant (plan basic) and its owner, and sign the owner in."""
     return await service.register(body, caller)
 
 
-@auth.post("/login", response_model=LoginResponse, responses={401: {}, 423: {}})
+@auth.post("/login", response_model=LoginResponse, responses=problem_responses(401, 423))
 async def login(body: LoginRequest, service: Identity, caller: Caller) -> LoginResponse:
     return await service.login(body.email, body.password, caller)
 
 
-@auth.post("/token", response_model=LoginResponse, summary="OAuth2 password grant (Swagger's Authorize)")
+@auth.post(
+    "/token",
+    response_model=LoginResponse,
+    summary="OAuth2 password grant (Swagger's Authorize)",
+    responses=problem_responses(401, 423),
+)
 async def token(
     service: Identity,
     caller: Caller,
-    username: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=128)],
+    username: Annotated[str, Form(max_length=254), Printable],
+    password: Annotated[str, Form(max_length=128), Printable],
     grant_type: Annotated[Literal["password"] | None, Form()] = None,
 ) -> LoginResponse:
     return await service.login(username, password, caller)
 
 
-@auth.post("/refresh", response_model=TokenPair)
+@auth.post("/refresh", response_model=TokenPair, responses=problem_responses(401))
 async def refresh(body: RefreshRequest, service: Identity, caller: Caller) -> TokenPair:
     """Rotate: the presented refresh token is spent; a spent one presented again revokes its session."""
     return await service.refresh(body.refresh_token, caller)
@@ -98,18 +112,23 @@ async def logout(body: RefreshRequest, service: Identity, caller: Caller) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@auth.post("/accept-invite", response_model=LoginResponse)
+@auth.post("/accept-invite", response_model=LoginResponse, responses=problem_responses(400))
 async def accept_invite(body: AcceptInviteRequest, service: Identity, caller: Caller) -> LoginResponse:
     return await service.accept_invite(body.token, body.password, caller)
 
 
-@auth.post("/service-token", response_model=ServiceTokenResponse, summary="OAuth2 client-credentials grant")
+@auth.post(
+    "/service-token",
+    response_model=ServiceTokenResponse,
+    summary="OAuth2 client-credentials grant",
+    responses=problem_responses(400, 401, 403),
+)
 async def service_token(
     service: Identity,
     grant_type: Annotated[str, Form(max_length=40)],
-    client_id: Annotated[str, Form(min_length=1, max_length=100)],
-    client_secret: Annotated[str, Form(min_length=1, max_length=200)],
-    scope: Annotated[str | None, Form(max_length=1000)] = None,
+    client_id: Annotated[str, Form(min_length=1, max_length=100), Printable],
+    client_secret: Annotated[str, Form(min_length=1, max_length=200), Printable],
+    scope: Annotated[str | None, Form(max_length=1000), Printable] = None,
 ) -> ServiceTokenResponse:
     if grant_type != "client_credentials":
         raise BadRequest("grant_type must be client_credentials", problem_type="unsupported-grant-type")
@@ -140,7 +159,9 @@ async def my_sessions(
     return await service.list_sessions(principal)
 
 
-@users.delete("/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@users.delete(
+    "/me/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
+)
 async def revoke_my_session(
     session_id: uuid.UUID,
     service: Identity,
@@ -172,7 +193,7 @@ async def list_users(
     return await service.list_users(principal, role, limit, offset)
 
 
-@users.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@users.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=problem_responses(409))
 async def create_user(
     body: UserCreate, service: Identity, principal: Annotated[Principal, Depends(require("users:manage"))]
 ) -> UserOut:
@@ -180,14 +201,14 @@ async def create_user(
     return await service.create_user(principal, body)
 
 
-@users.get("/{user_id}", response_model=UserOut)
+@users.get("/{user_id}", response_model=UserOut, responses=problem_responses(404))
 async def get_user(
     user_id: uuid.UUID, service: Identity, principal: Annotated[Principal, Depends(require("users:read"))]
 ) -> UserOut:
     return await service.get_user(principal, user_id)
 
 
-@users.patch("/{user_id}", response_model=UserOut)
+@users.patch("/{user_id}", response_model=UserOut, responses=problem_responses(404, 409))
 async def update_user(
     user_id: uuid.UUID,
     body: UserUpdate,
@@ -198,7 +219,7 @@ async def update_user(
     return await service.update_user(principal, user_id, body, caller)
 
 
-@users.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@users.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404, 409))
 async def deactivate_user(
     user_id: uuid.UUID,
     service: Identity,

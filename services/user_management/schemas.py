@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,6 +17,37 @@ Role = Literal["viewer", "analyst", "manager", "admin", "owner"]
 def _printable(value: str) -> str:
     if has_control_characters(value):
         raise ValueError("must not contain control characters")
+    return value
+
+
+Printable = AfterValidator(_printable)
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _storable_json(value: Any, depth: int = 0) -> Any:
+    """Free-form JSON we can store and answer again: no NUL character, no unpaired surrogate and
+    no NaN or Infinity (PostgreSQL's jsonb refuses them), nested at most MAX_JSON_DEPTH deep (the
+    response serializer gives up a few hundred levels down). Each was a 500 before."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _storable_json(key, depth + 1)
+            _storable_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item, depth + 1)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite")
     return value
 
 
@@ -74,7 +106,7 @@ class MeUpdate(Request):
 
 class TenantUpdate(Request):
     name: Name | None = None
-    settings: dict[str, Any] | None = Field(
+    settings: Annotated[dict[str, Any], AfterValidator(_storable_json)] | None = Field(
         None, description="Free-form tenant settings (max 16 KB as JSON)."
     )
 

@@ -40,6 +40,7 @@ from services.user_management.schemas import (
     UserUpdate,
 )
 from services.user_management.settings import Settings
+from shared.auth.permissions import permissions_of
 from shared.auth.tokens import Principal
 from shared.database import SessionFactory, set_tenant, tenant_transaction
 from shared.events.envelope import Event
@@ -155,10 +156,14 @@ class IdentityService:
 
     # --- registration and login --------------------------------------------------------------
 
-    def _check_password(self, password: str, email: str) -> None:
+    def _check_password(self, password: str, email: str, field: str = "password") -> None:
         problems = domain.password_problems(password, email, self.settings.password_min_length)
         if problems:
-            raise Unprocessable("password " + "; ".join(problems), title="Weak password")
+            raise Unprocessable(
+                f"{field} " + "; ".join(problems),
+                title="Weak password",
+                errors=[{"loc": ["body", field], "msg": p, "type": "weak_password"} for p in problems],
+            )
 
     async def register(self, body: RegisterRequest, client: Client) -> RegisterResponse:
         email = domain.normalize_email(body.email)
@@ -414,11 +419,14 @@ class IdentityService:
     # --- the caller and their sessions -------------------------------------------------------
 
     @staticmethod
-    async def _actor(session: AsyncSession, principal: Principal) -> User:
-        """The calling user, who must still be active (a deactivated user's token stops here)."""
+    async def _actor(session: AsyncSession, principal: Principal, permission: str | None = None) -> User:
+        """The calling user, who must still be active (a deactivated user's token stops here) and
+        hold `permission` by their current role: a token issued before a demotion names the old one."""
         user = await session.get(User, principal.user_id)
         if user is None or user.status != "active":
             raise Unauthorized("this account is no longer active")
+        if permission is not None and permission not in permissions_of(user.role):
+            raise Forbidden(f"missing permission {permission}")
         return user
 
     async def me(self, principal: Principal) -> UserOut:
@@ -435,7 +443,7 @@ class IdentityService:
                     user.password_hash, body.current_password
                 ):
                     raise Forbidden("current_password is wrong")
-                self._check_password(body.new_password, user.email)
+                self._check_password(body.new_password, user.email, "new_password")
                 user.password_hash = await self.passwords.hash(body.new_password)
                 _log(session, user, "password_changed", client)
             user.updated_at = utcnow()
@@ -514,6 +522,7 @@ class IdentityService:
 
     async def list_users(self, principal: Principal, role: str | None, limit: int, offset: int) -> UserPage:
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
+            await self._actor(session, principal)
             query = select(User).order_by(User.created_at, User.id).offset(offset).limit(limit + 1)
             if role:
                 query = query.where(User.role == role)
@@ -525,6 +534,7 @@ class IdentityService:
 
     async def get_user(self, principal: Principal, user_id: uuid.UUID) -> UserOut:
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
+            await self._actor(session, principal)
             return UserOut.model_validate(await _user_or_404(session, user_id))
 
     async def create_user(self, principal: Principal, body: UserCreate) -> UserOut:
@@ -534,7 +544,7 @@ class IdentityService:
         password_hash = await self.passwords.hash(body.password) if body.password else None
         try:
             async with tenant_transaction(self.sessions, principal.tenant_id) as session:
-                actor = await self._actor(session, principal)
+                actor = await self._actor(session, principal, "users:manage")
                 try:
                     domain.check_role_change(actor.role, None, body.role)
                 except domain.RuleViolation as violation:
@@ -583,12 +593,14 @@ class IdentityService:
         self, principal: Principal, user_id: uuid.UUID, body: UserUpdate, client: Client
     ) -> UserOut:
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
-            actor = await self._actor(session, principal)
+            actor = await self._actor(session, principal, "users:manage")
             user = await _user_or_404(session, user_id, for_update=True)
             if body.role is not None and body.role != user.role:
                 try:
                     domain.check_role_change(actor.role, user.role, body.role)
-                    domain.check_keeps_an_owner(user.role, body.role, await _active_owners(session))
+                    domain.check_keeps_an_owner(
+                        user.role, body.role, await _active_owners(session, user.tenant_id)
+                    )
                 except domain.RuleViolation as violation:
                     raise _problem(violation) from None
                 old_role, user.role = user.role, body.role
@@ -623,14 +635,14 @@ class IdentityService:
 
     async def deactivate_user(self, principal: Principal, user_id: uuid.UUID, client: Client) -> None:
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
-            actor = await self._actor(session, principal)
+            actor = await self._actor(session, principal, "users:manage")
             user = await _user_or_404(session, user_id, for_update=True)
             if user.status == "deactivated":
                 return
             if domain.role_rank_above(user.role, actor.role):
                 raise Forbidden("you cannot remove a user ranked above you")
             try:
-                domain.check_keeps_an_owner(user.role, None, await _active_owners(session))
+                domain.check_keeps_an_owner(user.role, None, await _active_owners(session, user.tenant_id))
             except domain.RuleViolation as violation:
                 raise _problem(violation) from None
             now = utcnow()
@@ -653,13 +665,18 @@ class IdentityService:
 
     async def current_tenant(self, principal: Principal) -> TenantOut:
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
+            await self._actor(session, principal)
             return TenantOut.model_validate(await session.get_one(Tenant, principal.tenant_id))
 
     async def update_tenant(self, principal: Principal, body: TenantUpdate) -> TenantOut:
         if body.settings is not None and len(json.dumps(body.settings)) > MAX_SETTINGS_BYTES:
-            raise Unprocessable(f"settings must be at most {MAX_SETTINGS_BYTES} bytes as JSON")
+            message = f"must be at most {MAX_SETTINGS_BYTES} bytes as JSON"
+            raise Unprocessable(
+                f"settings {message}",
+                errors=[{"loc": ["body", "settings"], "msg": message, "type": "too_large"}],
+            )
         async with tenant_transaction(self.sessions, principal.tenant_id) as session:
-            await self._actor(session, principal)
+            await self._actor(session, principal, "tenant:manage")
             tenant = await session.get_one(Tenant, principal.tenant_id, with_for_update=True)
             if body.name is not None:
                 tenant.name = body.name
@@ -705,7 +722,11 @@ async def _user_or_404(session: AsyncSession, user_id: uuid.UUID, for_update: bo
     return user
 
 
-async def _active_owners(session: AsyncSession) -> int:
+async def _active_owners(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """Active owners of the tenant. Locks the tenant row first, so two transactions demoting or
+    removing different owners take turns and the second counts after the first committed (else
+    both see two owners and the tenant is left with none)."""
+    await session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     query = select(func.count()).select_from(User).where(User.role == "owner", User.status == "active")
     return (await session.execute(query)).scalar_one()
 

@@ -60,6 +60,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         role = claims.get("role")
         if not tenant or not role:
             raise TokenError("access token without tenant or role")
+        try:
+            UUID(str(claims["sub"]))
+        except ValueError:
+            raise TokenError("malformed subject claim") from None
         permissions = permissions_of(role)
     else:
         role = None

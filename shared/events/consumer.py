@@ -38,11 +38,12 @@ from shared.events.metrics import (
     EVENTS_HANDLED,
     EVENTS_PENDING,
 )
-from shared.events.outage import Outage, sleep_unless_stopped
+from shared.outage import Outage, sleep_unless_stopped
 
 logger = logging.getLogger("shared.events.consumer")
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+RedisHandler = Callable[[None, Event], Awaitable[None]]
 
 DEAD_STREAM_MAXLEN = 100_000
 
@@ -101,11 +102,11 @@ class EventConsumer:
     def __init__(
         self,
         redis: Redis,
-        sessions: SessionFactory,
+        sessions: SessionFactory | None,
         *,
         service: str,
-        schema: str,
-        handlers: dict[str, Handler],
+        schema: str | None,
+        handlers: dict[str, Handler] | dict[str, RedisHandler],
         consumer_name: str | None = None,
         batch_size: int = 200,
         visibility_timeout_ms: int = 30_000,
@@ -160,6 +161,10 @@ class EventConsumer:
                 await self.poll_once()
                 self._outage.recovered()
             except Exception as error:
+                if isinstance(error, ResponseError) and "NOGROUP" in str(error):
+                    groups_ready = False  # the stream or group was deleted (e.g. FLUSHDB): recreate it
+                    await sleep_unless_stopped(stop, 0.05)
+                    continue
                 if is_infrastructure_error(error):
                     await sleep_unless_stopped(stop, self._outage.failed(error))
                     continue
@@ -170,8 +175,9 @@ class EventConsumer:
         """Create the consumer groups and open a database connection, so that the first event
         does not pay for connecting. `run` calls it; call it earlier to be ready sooner."""
         await self.ensure_groups()
-        async with self.sessions() as session, session.begin():
-            await session.execute(self._inbox_sql, {"ids": [], "types": []})
+        if self.sessions is not None:
+            async with self.sessions() as session, session.begin():
+                await session.execute(self._inbox_sql, {"ids": [], "types": []})
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Read new messages once (blocking up to `block_ms`) and handle them."""
@@ -256,6 +262,9 @@ class EventConsumer:
             await self._handle_batch(to_handle)
 
     async def _handle_batch(self, batch: list[Delivery]) -> None:
+        if self.sessions is None:
+            await self._handle_without_database(batch)
+            return
         try:
             async with self.sessions() as session, session.begin():
                 await self._apply(session, batch)
@@ -269,6 +278,20 @@ class EventConsumer:
                 await self._handle_batch([delivery])
             return
         await self._ack(batch)
+
+    async def _handle_without_database(self, batch: list[Delivery]) -> None:
+        """A service with no database (the gateway): handlers must be idempotent by themselves,
+        e.g. a Redis SET; each message is acked once its handler returned."""
+        for delivery in batch:
+            assert delivery.event is not None
+            try:
+                await self._run_handler(None, delivery.event)
+            except Exception as error:
+                if is_infrastructure_error(error):
+                    raise
+                await self._failed(delivery, error)
+            else:
+                await self._ack([delivery])
 
     async def _apply(self, session: AsyncSession, batch: list[Delivery]) -> None:
         events = [d.event for d in batch if d.event is not None]
@@ -290,7 +313,7 @@ class EventConsumer:
                 current_tenant = event.tenant_id
             await self._run_handler(session, event)
 
-    async def _run_handler(self, session: AsyncSession, event: Event) -> None:
+    async def _run_handler(self, session: AsyncSession | None, event: Event) -> None:
         tokens = (
             request_id_var.set(event.correlation_id),
             causation_id_var.set(str(event.id)),

@@ -336,3 +336,20 @@ async def test_two_consumer_processes_in_one_group_share_the_work(
     assert sorted(e for e, _ in rows) == sorted(e.id for e in events)
     by_consumer = {name: sum(1 for _, c in rows if c == name) for name in ("alpha", "beta")}
     assert by_consumer["alpha"] > 0 and by_consumer["beta"] > 0, by_consumer
+
+
+async def test_consumer_recreates_its_group_when_redis_lost_it(evtest_engine, redis, owner_engine) -> None:
+    consumer = consumer_for(evtest_engine, redis)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        await redis.flushdb()  # stream and consumer group gone, as after a Redis wipe
+        await asyncio.sleep(0.3)
+        [event] = await commit_events(evtest_engine, 1)
+        await relay_for(evtest_engine, redis).drain()
+        rows = await wait_for_effects(owner_engine, 1, timeout=10)
+        assert rows == [(event.id, "c1")]
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,140 @@
+"""Shared helpers for the user_management tests: fresh tenants, tokens, events, security log.
+
+Several test modules use these; add functions rather than renaming existing ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from redis.asyncio import Redis
+
+EVENTS_STREAM = "events.user_management"
+
+
+def unique_email(prefix: str = "user", domain: str = "acme.io") -> str:
+    """A platform-unique address: the database is shared by every test of the session."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@{domain}"
+
+
+def strong_password() -> str:
+    """A fresh password that passes the policy (long, varied, unrelated to any email)."""
+    return f"Pw9!{secrets.token_urlsafe(16)}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The token's claims, unverified: tests inspect what the issuer put in."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+@dataclass
+class Registered:
+    """A tenant owner just created by POST /api/v1/auth/register."""
+
+    email: str
+    password: str
+    body: dict[str, Any]
+
+    @property
+    def access_token(self) -> str:
+        return self.body["access_token"]
+
+    @property
+    def refresh_token(self) -> str:
+        return self.body["refresh_token"]
+
+    @property
+    def user_id(self) -> str:
+        return self.body["user"]["id"]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.body["tenant"]["id"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+async def register_tenant(
+    api: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    tenant_name: str | None = None,
+    full_name: str = "Olivia Owner",
+    headers: dict[str, str] | None = None,
+) -> Registered:
+    """Register a new tenant and its owner; fails the test unless the answer is 201."""
+    email = email or unique_email("owner")
+    password = password or strong_password()
+    response = await api.post(
+        "/api/v1/auth/register",
+        json={
+            "tenant_name": tenant_name or f"Agency {uuid.uuid4().hex[:8]}",
+            "email": email,
+            "password": password,
+            "full_name": full_name,
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return Registered(email=email, password=password, body=response.json())
+
+
+async def login(
+    api: httpx.AsyncClient, email: str, password: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return await api.post("/api/v1/auth/login", json={"email": email, "password": password}, headers=headers)
+
+
+async def security_log(api: httpx.AsyncClient, access_token: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The caller's own security log, newest first."""
+    response = await api.get(
+        "/api/v1/users/me/security-log", params={"limit": limit}, headers=bearer(access_token)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """The event envelope of one stream entry."""
+    return json.loads(fields[b"event"])
+
+
+async def stream_events(redis: Redis, stream: str = EVENTS_STREAM) -> list[dict[str, Any]]:
+    """Every event envelope currently in the stream, oldest first."""
+    return [decode_entry(fields) for _, fields in await redis.xrange(stream)]
+
+
+async def wait_for_event(
+    redis: Redis,
+    event_type: str,
+    where: Callable[[dict[str, Any]], bool] = lambda _: True,
+    *,
+    stream: str = EVENTS_STREAM,
+    timeout: float = 5.0,
+) -> dict[str, Any]:
+    """The first event of `event_type` whose envelope satisfies `where`, polling until `timeout`
+    (the outbox relay publishes shortly after the commit, not within the request)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for event in await stream_events(redis, stream):
+            if event.get("type") == event_type and where(event):
+                return event
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {event_type} event matching the condition in {stream} after {timeout}s")
+        await asyncio.sleep(0.1)
