@@ -57,6 +57,10 @@ class Fleet:
                         "--port",
                         str(port),
                         "--no-access-log",
+                        # Each service decides itself whom to trust with X-Forwarded-For (the
+                        # gateway's GATEWAY_TRUSTED_PROXIES, user_management's TRUSTED_PROXIES);
+                        # uvicorn's default would let any local client rewrite its address.
+                        "--no-proxy-headers",
                         "--timeout-graceful-shutdown",
                         "5",
                     ],

@@ -95,17 +95,17 @@ def _open_runtime(settings: ServiceSettings, handlers: dict[str, Handler]) -> Se
             stream_maxlen=settings.events_stream_maxlen,
         )
         rt.expected_revision = head_revision(spec)
-        if handlers:
-            rt.consumer = EventConsumer(
-                redis,
-                rt.sessions,
-                service=spec.name,
-                schema=spec.schema,
-                handlers=handlers,
-                batch_size=settings.events_batch_size,
-                visibility_timeout_ms=settings.events_visibility_timeout_ms,
-                max_deliveries=settings.events_max_deliveries,
-            )
+    if handlers:
+        rt.consumer = EventConsumer(
+            redis,
+            rt.sessions,
+            service=settings.service_name,
+            schema=settings.spec.schema,
+            handlers=handlers,
+            batch_size=settings.events_batch_size,
+            visibility_timeout_ms=settings.events_visibility_timeout_ms,
+            max_deliveries=settings.events_max_deliveries,
+        )
     return rt
 
 
@@ -240,7 +240,9 @@ def create_service_app(
     startup: Hook | None = None,
     shutdown: Hook | None = None,
     version: str = "0.1.0",
+    middleware: Sequence[tuple[type, dict[str, Any]]] = (),
 ) -> FastAPI:
+    """`middleware` runs inside the request-id and metrics layer (the gateway's proxy uses it)."""
     app = FastAPI(
         title=title,
         description=description,
@@ -251,6 +253,8 @@ def create_service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    for middleware_class, options in middleware:
+        app.add_middleware(middleware_class, **options)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.mount("/static/docs", StaticFiles(directory=_docs_assets()), name="docs-assets")
     app.include_router(_operational_routes(settings.service_name))

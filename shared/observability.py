@@ -122,7 +122,7 @@ class RequestContextMiddleware:
         finally:
             self.in_flight.dec()
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = scope.get("route_template") or getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - started)

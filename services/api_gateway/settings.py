@@ -1,7 +1,27 @@
 """Settings of the api_gateway service (see `.env.example`)."""
 
+from pydantic import Field
+
 from shared.config import ServiceSettings
 
 
 class Settings(ServiceSettings):
     service_name = "api_gateway"
+
+    upstream_timeout_seconds: float = Field(30.0, gt=0, validation_alias="UPSTREAM_TIMEOUT_SECONDS")
+    upstream_connect_timeout_seconds: float = Field(
+        3.0, gt=0, validation_alias="UPSTREAM_CONNECT_TIMEOUT_SECONDS"
+    )
+    upstream_retries: int = Field(2, ge=0, le=5, validation_alias="UPSTREAM_RETRIES")
+    breaker_fail_max: int = Field(5, ge=1, validation_alias="BREAKER_FAIL_MAX")
+    breaker_reset_seconds: float = Field(30.0, gt=0, validation_alias="BREAKER_RESET_SECONDS")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias="GATEWAY_MAX_BODY_BYTES")
+    plan_rate_limits: dict[str, str] = Field(
+        {"basic": "1000/3600", "pro": "10000/3600", "enterprise": "100000/3600"},
+        validation_alias="PLAN_RATE_LIMITS",
+    )
+    auth_ip_rate_limit: str = Field("20/60", validation_alias="AUTH_IP_RATE_LIMIT")
+    route_rate_limits: dict[str, str] = Field({}, validation_alias="ROUTE_RATE_LIMITS")
+    rate_limit_fail_open: bool = Field(True, validation_alias="RATE_LIMIT_FAIL_OPEN")
+    cors_origins: list[str] = Field([], validation_alias="CORS_ORIGINS")
+    trusted_proxies: list[str] = Field([], validation_alias="GATEWAY_TRUSTED_PROXIES")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.database import plain_url
 from shared.events.catalog import stream_of
 from shared.events.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
-from shared.events.outage import Outage, sleep_unless_stopped
+from shared.outage import Outage, sleep_unless_stopped
 
 logger = logging.getLogger("shared.events.relay")
 

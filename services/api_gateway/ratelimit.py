@@ -1,0 +1,105 @@
+"""Distributed rate limits: one atomic Lua token bucket per key in Redis (DESIGN §6).
+
+The script reads Redis' own clock, so every gateway replica shares one time source and one
+bucket: N requests are allowed across all replicas, not N per replica. With Redis unreachable the
+gateway fails open by default (configurable), counting it and logging once per outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.outage import Outage
+
+logger = logging.getLogger("api_gateway.ratelimit")
+
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by a rate limit", ["scope"])
+LIMITER_UNAVAILABLE = Counter(
+    "gateway_rate_limit_unavailable_total", "Requests whose limit could not be checked (Redis down)"
+)
+
+TOKEN_BUCKET = """
+local capacity = tonumber(ARGV[1])
+local per_ms = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then
+  tokens = capacity
+  ts = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * per_ms)
+local allowed = 0
+local retry_ms = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  retry_ms = math.ceil((1 - tokens) / per_ms)
+end
+local full_ms = math.ceil((capacity - tokens) / per_ms)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], full_ms + 1000)
+return {allowed, tostring(tokens), retry_ms, full_ms}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after_seconds: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        values = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+        if not self.allowed:
+            values.append((b"retry-after", str(self.retry_after_seconds).encode()))
+        return values
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, *, fail_open: bool = True) -> None:
+        self.redis = redis
+        self.fail_open = fail_open
+        self._script = redis.register_script(TOKEN_BUCKET)
+        self._outage = Outage(logger, "rate limiter: Redis")
+
+    async def check(self, key: str, limit: int, window_seconds: int, scope: str) -> Decision | None:
+        """Take one token from `key`'s bucket (capacity `limit`, refilled over the window).
+        None means Redis could not be asked and the request is let through (fail open)."""
+        per_ms = limit / (window_seconds * 1000)
+        try:
+            allowed, tokens, retry_ms, full_ms = await self._script(
+                keys=[f"ratelimit:{key}"], args=[limit, per_ms]
+            )
+        except (RedisError, OSError) as error:
+            self._outage.failed(error)
+            LIMITER_UNAVAILABLE.inc()
+            if self.fail_open:
+                return None
+            return Decision(False, limit, 0, 1, 1)
+        self._outage.recovered()
+        decision = Decision(
+            allowed=bool(allowed),
+            limit=limit,
+            remaining=max(0, math.floor(float(tokens))),
+            reset_seconds=math.ceil(int(full_ms) / 1000),
+            retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)),
+        )
+        if not decision.allowed:
+            RATE_LIMITED.labels(scope).inc()
+        return decision

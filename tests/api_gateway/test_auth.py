@@ -1,0 +1,196 @@
+"""Edge authentication: refusals never reach the upstream; public routes need no token; events
+from user_management (deactivation, plan change) take effect at the gateway within seconds."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import jwt
+import redis
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.events.outbox import Outbox
+from tests.api_gateway.helpers import (
+    Account,
+    GatewayProcess,
+    assert_problem,
+    eventually,
+    register,
+    unique_path,
+)
+from tests.api_gateway.upstream import FakeUpstream
+from tests.conftest import Stack
+
+USER_EVENTS = "events.user_management"
+
+
+def _resign(token: str, key: object, **changes: object) -> str:
+    """The token's claims with `changes`, signed with `key` under the original header (kid)."""
+    header = jwt.get_unverified_header(token)
+    claims = {**jwt.decode(token, options={"verify_signature": False}), **changes}
+    return jwt.encode(claims, key, algorithm=header["alg"], headers={"kid": header["kid"]})
+
+
+def _refused(
+    gateway: GatewayProcess, http: httpx.Client, upstream: FakeUpstream, headers: dict[str, str]
+) -> dict:
+    """Call the fake through the gateway; it must be a 401 problem that never reached the fake."""
+    path = unique_path()
+    response = http.get(f"{gateway.url}{path}", headers=headers)
+    body = assert_problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert upstream.hits(path) == 0
+    return body
+
+
+def test_missing_or_garbage_tokens_are_refused_at_the_edge(
+    gateway: GatewayProcess, http: httpx.Client, upstream: FakeUpstream, account: Account
+) -> None:
+    _refused(gateway, http, upstream, {})
+    _refused(gateway, http, upstream, {"Authorization": account.access_token})  # no scheme
+    _refused(gateway, http, upstream, {"Authorization": f"Basic {account.access_token}"})
+    _refused(gateway, http, upstream, {"Authorization": "Bearer not-a-jwt"})
+    _refused(gateway, http, upstream, {"Authorization": "Bearer aaa.bbb.ccc"})
+    unsigned = jwt.encode(jwt.decode(account.access_token, options={"verify_signature": False}), None, "none")
+    _refused(gateway, http, upstream, {"Authorization": f"Bearer {unsigned}"})
+
+
+def test_forged_and_expired_tokens_are_refused(
+    gateway: GatewayProcess, http: httpx.Client, upstream: FakeUpstream, account: Account, stack: Stack
+) -> None:
+    own_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = _resign(account.access_token, own_key, role="owner")
+    assert (
+        "signature"
+        in _refused(gateway, http, upstream, {"Authorization": f"Bearer {forged}"})["detail"].lower()
+    )
+
+    real_key = Path(stack.env["JWT_PRIVATE_KEY_FILE"]).read_bytes()
+    now = int(time.time())
+    expired = _resign(account.access_token, real_key, iat=now - 3600, exp=now - 600)
+    assert (
+        "expired"
+        in _refused(gateway, http, upstream, {"Authorization": f"Bearer {expired}"})["detail"].lower()
+    )
+
+    # Control: the same re-signing with a live expiry is accepted, so the refusal above was the expiry.
+    path = unique_path()
+    fresh = _resign(account.access_token, real_key, iat=now, exp=now + 600)
+    assert http.get(f"{gateway.url}{path}", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    assert upstream.hits(path) == 1
+
+
+def test_refresh_and_service_tokens_are_not_access_tokens(
+    gateway: GatewayProcess, http: httpx.Client, upstream: FakeUpstream, account: Account, stack: Stack
+) -> None:
+    _refused(gateway, http, upstream, {"Authorization": f"Bearer {account.refresh_token}"})
+
+    issued = http.post(
+        f"{gateway.url}/api/v1/auth/service-token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "notification",
+            "client_secret": stack.env["NOTIFICATION_CLIENT_SECRET"],
+        },
+    )
+    assert issued.status_code == 200, issued.text
+    service_token = issued.json()["access_token"]
+    assert jwt.decode(service_token, options={"verify_signature": False})["typ"] == "service"
+    body = _refused(gateway, http, upstream, {"Authorization": f"Bearer {service_token}"})
+    assert "service" in body["detail"].lower()
+    users = http.get(f"{gateway.url}/api/v1/users/me", headers={"Authorization": f"Bearer {service_token}"})
+    assert_problem(users, 401)
+
+
+def test_public_routes_need_no_token(gateway: GatewayProcess, http: httpx.Client) -> None:
+    registered = register(gateway.url, http)  # through the gateway, no Authorization header
+    login = http.post(
+        f"{gateway.url}/api/v1/auth/login", json={"email": registered.email, "password": registered.password}
+    )
+    assert login.status_code == 200, login.text
+    assert int(login.headers["ratelimit-limit"]) == 1000  # the per-IP limit of public auth routes
+    assert http.get(f"{gateway.url}/.well-known/jwks.json").status_code == 200
+
+    me = http.get(
+        f"{gateway.url}/api/v1/users/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert me.status_code == 200 and me.json()["email"] == registered.email
+
+    # Webhooks are public: forwarded without a token; integration is down, so 502 (or, once its
+    # circuit has opened, 503), never 401.
+    hook = http.post(f"{gateway.url}/api/v1/webhooks/stripe", content=b'{"type":"invoice.paid"}')
+    body = assert_problem(hook, hook.status_code)
+    assert hook.status_code in (502, 503) and "integration" in body["detail"].lower()
+
+    # ... while the other auth routes are not public.
+    assert_problem(http.get(f"{gateway.url}/api/v1/auth/sessions"), 401)
+
+
+def _publish(redis_client: redis.Redis, event_type: str, data: dict, tenant_id: str) -> None:
+    event = Outbox("users", "user_management").build(event_type, data, tenant_id)
+    redis_client.xadd(USER_EVENTS, {"event": event.to_json()})
+
+
+def test_deactivated_user_is_refused_within_seconds(
+    gateway: GatewayProcess,
+    http: httpx.Client,
+    upstream: FakeUpstream,
+    redis_client: redis.Redis,
+    user_service: str,
+) -> None:
+    victim, bystander = register(user_service), register(user_service)
+    path = unique_path()
+    assert http.get(f"{gateway.url}{path}", headers=victim.auth).status_code == 200
+
+    until = datetime.now(UTC) + timedelta(minutes=15)
+    _publish(
+        redis_client,
+        "user.deactivated",
+        {"user_id": victim.user_id, "by": bystander.user_id, "tokens_valid_until": until.isoformat()},
+        victim.tenant_id,
+    )
+
+    def refused() -> httpx.Response | None:
+        response = http.get(f"{gateway.url}{path}", headers=victim.auth)
+        return response if response.status_code == 401 else None
+
+    body = assert_problem(eventually(refused, timeout=10, interval=0.2), 401)
+    assert "deactivated" in body["detail"].lower()
+    ttl = redis_client.pttl(f"gateway:deactivated:{victim.user_id}")
+    assert 15 * 60_000 - 30_000 < ttl <= 16 * 60_000  # until the token's expiry plus a leeway
+    hits = upstream.hits(path)
+    assert http.get(f"{gateway.url}{path}", headers=victim.auth).status_code == 401
+    assert upstream.hits(path) == hits
+    assert http.get(f"{gateway.url}{path}", headers=bystander.auth).status_code == 200
+
+
+def test_plan_change_applies_the_new_limit_at_once(
+    gateway: GatewayProcess,
+    http: httpx.Client,
+    redis_client: redis.Redis,
+    account: Account,
+    user_service: str,
+) -> None:
+    path = unique_path()
+    assert http.get(f"{gateway.url}{path}", headers=account.auth).headers["ratelimit-limit"] == "100000"
+
+    _publish(
+        redis_client,
+        "tenant.plan_changed",
+        {"old_plan": "basic", "new_plan": "pro", "reason": "upgrade"},
+        account.tenant_id,
+    )
+
+    def limit() -> str | None:
+        value = http.get(f"{gateway.url}{path}", headers=account.auth).headers["ratelimit-limit"]
+        return value if value != "100000" else None
+
+    assert eventually(limit, timeout=10, interval=0.2) == "200000"  # the pro limit
+    assert redis_client.get(f"gateway:plan:{account.tenant_id}") == b"pro"
+    assert redis_client.ttl(f"gateway:plan:{account.tenant_id}") > 3600
+
+    other = register(user_service)  # another tenant keeps its own plan
+    assert http.get(f"{gateway.url}{path}", headers=other.auth).headers["ratelimit-limit"] == "100000"

@@ -1,0 +1,91 @@
+"""Exact rate limits across two gateway processes sharing one Redis (DESIGN §6): the bucket is
+shared, so N requests are allowed in total, not N per replica."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api_gateway.helpers import (
+    Account,
+    GatewayProcess,
+    assert_problem,
+    gateway_env,
+    register,
+    running_gateways,
+    unique_path,
+)
+from tests.api_gateway.upstream import FakeUpstream
+from tests.conftest import Stack
+
+
+@pytest.fixture(scope="module")
+def pair(
+    stack: Stack, user_service: str, upstream: FakeUpstream, dead_url: str
+) -> Iterator[list[GatewayProcess]]:
+    """Two gateways, basic plan 5/hour, public auth 4/hour per IP; they trust 127.0.0.1 as a
+    proxy, so each test picks its own client address with X-Forwarded-For."""
+    env = gateway_env(
+        stack.env,
+        upstream.url,
+        dead_url,
+        PLAN_RATE_LIMITS=json.dumps({"basic": "5/3600", "pro": "50/3600", "enterprise": "500/3600"}),
+        AUTH_IP_RATE_LIMIT="4/3600",
+        GATEWAY_TRUSTED_PROXIES='["127.0.0.1"]',
+    )
+    logs = stack.workdir / "logs"
+    with running_gateways((env, logs / "gateway-limits-a"), (env, logs / "gateway-limits-b")) as gateways:
+        yield gateways
+
+
+def test_tenant_gets_exactly_its_plan_limit_across_both_gateways(
+    pair: list[GatewayProcess], http: httpx.Client, user_service: str, upstream: FakeUpstream
+) -> None:
+    account: Account = register(user_service)
+    path = unique_path()
+    remaining = []
+    for i in range(5):
+        response = http.get(f"{pair[i % 2].url}{path}", headers=account.auth)
+        assert response.status_code == 200, (i, response.text)
+        assert response.headers["ratelimit-limit"] == "5"
+        remaining.append(int(response.headers["ratelimit-remaining"]))
+    assert remaining == [4, 3, 2, 1, 0], "one bucket shared by both gateways"
+
+    refused = http.get(f"{pair[1].url}{path}", headers=account.auth)
+    body = assert_problem(refused, 429)
+    assert body["type"].endswith("rate-limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert_problem(http.get(f"{pair[0].url}{path}", headers=account.auth), 429)
+    assert upstream.hits(path) == 5
+
+    other = register(user_service)  # another tenant has its own bucket
+    assert http.get(f"{pair[0].url}{path}", headers=other.auth).status_code == 200
+
+
+def test_public_auth_route_is_limited_per_client_ip(
+    pair: list[GatewayProcess], http: httpx.Client, user_service: str
+) -> None:
+    account = register(user_service)
+    ip, other_ip = "203.0.113.10", "203.0.113.11"  # this session's Redis is fresh
+    wrong = {"email": account.email, "password": "Not-The-Password-1"}
+    for i in range(4):
+        response = http.post(
+            f"{pair[i % 2].url}/api/v1/auth/login", json=wrong, headers={"X-Forwarded-For": ip}
+        )
+        assert_problem(response, 401)
+        assert response.headers["ratelimit-limit"] == "4"
+    refused = http.post(f"{pair[0].url}/api/v1/auth/login", json=wrong, headers={"X-Forwarded-For": ip})
+    assert_problem(refused, 429)
+    assert int(refused.headers["retry-after"]) >= 1
+    # Even the right password waits: the limit is on the address, before user_management is asked.
+    right = {"email": account.email, "password": account.password}
+    assert_problem(
+        http.post(f"{pair[1].url}/api/v1/auth/login", json=right, headers={"X-Forwarded-For": ip}), 429
+    )
+
+    fine = http.post(f"{pair[1].url}/api/v1/auth/login", json=right, headers={"X-Forwarded-For": other_ip})
+    assert fine.status_code == 200, fine.text

@@ -1,0 +1,77 @@
+"""With its Redis gone, the gateway fails open (the default): authenticated requests still pass,
+and every unchecked limit is counted in `gateway_rate_limit_unavailable_total`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.embedded import EmbeddedRedis, free_port
+from tests.api_gateway.helpers import (
+    Account,
+    GatewayProcess,
+    gateway_env,
+    metric_value,
+    running_gateways,
+    unique_path,
+)
+from tests.api_gateway.upstream import FakeUpstream
+from tests.conftest import Stack
+
+UNAVAILABLE = "gateway_rate_limit_unavailable_total"
+
+
+@dataclass
+class Isolated:
+    gateway: GatewayProcess
+    redis: EmbeddedRedis
+
+
+@pytest.fixture(scope="module")
+def isolated(
+    stack: Stack,
+    user_service: str,
+    upstream: FakeUpstream,
+    dead_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Isolated]:
+    """A gateway on its own embedded Redis, which the test may stop."""
+    folder: Path = tmp_path_factory.mktemp("gateway-redis")
+    own_redis = EmbeddedRedis(folder / "redis", free_port(), durable=False)
+    own_redis.start()
+    try:
+        env = gateway_env(stack.env, upstream.url, dead_url, REDIS_URL=own_redis.url)
+        with running_gateways((env, stack.workdir / "logs" / "gateway-redis-down")) as (gateway,):
+            yield Isolated(gateway, own_redis)
+    finally:
+        own_redis.stop()
+
+
+def test_requests_pass_and_are_counted_while_redis_is_down(
+    isolated: Isolated, http: httpx.Client, account: Account, upstream: FakeUpstream
+) -> None:
+    url = isolated.gateway.url
+    path = unique_path()
+    limited = http.get(f"{url}{path}", headers=account.auth)
+    assert limited.status_code == 200
+    assert limited.headers["ratelimit-limit"] == "100000"
+    before = metric_value(http.get(f"{url}/metrics").text, UNAVAILABLE)
+
+    isolated.redis.stop()
+    for _ in range(3):
+        response = http.get(f"{url}{path}", headers=account.auth)
+        assert response.status_code == 200, response.text
+        assert "ratelimit-limit" not in response.headers  # nothing was checked, nothing to report
+    assert upstream.hits(path) == 4
+
+    after = metric_value(http.get(f"{url}/metrics").text, UNAVAILABLE)
+    assert after >= before + 3, (before, after)
+
+    # Edge authentication does not depend on Redis: a bad token is still refused.
+    assert http.get(f"{url}{path}", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert upstream.hits(path) == 4
+    assert http.get(f"{url}/ready").status_code == 503  # readiness does report the outage
