@@ -5,6 +5,8 @@ read) is loaded with wrk directly, through our gateway (token check and rate lim
 too high to interfere), and through nginx as a plain reverse proxy when nginx is installed. Also,
 as the evidence for our choice of upstream client, two minimal proxies (the same 15 lines, one with
 httpx.AsyncClient, one with an aiohttp ClientSession) in front of the same endpoint.
+Throughput is measured with BENCH_CONNECTIONS (16) connections, which saturates both cores; the
+latency a request gains is measured again with one connection, where nothing queues.
 Targets: gateway >= 50% of direct requests/s, at most 2 ms added at p50.
 """
 
@@ -44,10 +46,10 @@ MINIMAL_PROXY = textwrap.dedent(
     UPSTREAM = os.environ["UPSTREAM"]
     CLIENT = os.environ["CLIENT"]
     state = {}
-    async def startup():
-        state["c"] = (aiohttp.ClientSession() if CLIENT == "aiohttp"
-                      else httpx.AsyncClient(limits=httpx.Limits(max_connections=100)))
     async def proxy(request):
+        if "c" not in state:
+            state["c"] = (aiohttp.ClientSession() if CLIENT == "aiohttp"
+                          else httpx.AsyncClient(limits=httpx.Limits(max_connections=100)))
         headers = {"authorization": request.headers.get("authorization", "")}
         url = UPSTREAM + request.url.path
         if CLIENT == "aiohttp":
@@ -55,17 +57,17 @@ MINIMAL_PROXY = textwrap.dedent(
                 return Response(await r.read(), r.status, media_type=r.headers.get("content-type"))
         r = await state["c"].get(url, headers=headers)
         return Response(r.content, r.status_code, media_type=r.headers.get("content-type"))
-    app = Starlette(routes=[Route("/{p:path}", proxy)], on_startup=[startup])
+    app = Starlette(routes=[Route("/{p:path}", proxy)])
     """
 )
 
 
-def wrk(url: str, token: str) -> dict[str, float]:
+def wrk(url: str, token: str, connections: int = CONNECTIONS) -> dict[str, float]:
     out = subprocess.run(
         [
             "wrk",
             "-t1",
-            f"-c{CONNECTIONS}",
+            f"-c{connections}",
             f"-d{DURATION}",
             "--latency",
             "-H",
@@ -202,6 +204,12 @@ def main() -> dict[str, Any]:
             wrk(f"{gateway}{path}", token)  # warm-up: pools, JWKS, caches
             results["direct"] = wrk(f"{direct}{path}", token)
             results["gateway"] = wrk(f"{gateway}{path}", token)
+            # Unsaturated (one connection): the latency a request gains by passing the gateway.
+            results["direct_c1"] = wrk(f"{direct}{path}", token, connections=1)
+            results["gateway_c1"] = wrk(f"{gateway}{path}", token, connections=1)
+            results["gateway_c1"]["p50_added_ms"] = round(
+                results["gateway_c1"]["p50_ms"] - results["direct_c1"]["p50_ms"], 2
+            )
             folder = Path(tempfile.mkdtemp(prefix="bench-proxies-"))
             nginx = start_nginx(folder / "nginx", ports["user_management"])
             if nginx:

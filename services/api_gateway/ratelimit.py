@@ -24,12 +24,11 @@ LIMITER_UNAVAILABLE = Counter(
     "gateway_rate_limit_unavailable_total", "Requests whose limit could not be checked (Redis down)"
 )
 
-TOKEN_BUCKET = """
-local capacity = tonumber(ARGV[1])
-local per_ms = tonumber(ARGV[2])
+_BUCKET = """
+local function take(key, capacity, per_ms)
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local state = redis.call('HMGET', key, 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
 if tokens == nil then
@@ -46,10 +45,37 @@ else
   retry_ms = math.ceil((1 - tokens) / per_ms)
 end
 local full_ms = math.ceil((capacity - tokens) / per_ms)
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], full_ms + 1000)
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', key, full_ms + 1000)
 return {allowed, tostring(tokens), retry_ms, full_ms}
+end
 """
+
+TOKEN_BUCKET = (
+    _BUCKET
+    + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+"""
+)
+
+# One round trip per authenticated request: the deny list, the billing plan override, then the
+# tenant's bucket sized by that plan. KEYS: bucket, deny, plan; ARGV: token plan, limits as JSON.
+TENANT_REQUEST = (
+    _BUCKET
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {-1, '0', 0, 0, 0}
+end
+local plan = redis.call('GET', KEYS[3]) or ARGV[1]
+local limits = cjson.decode(ARGV[2])
+local rate = limits[plan] or limits['basic']
+local result = take(KEYS[1], rate[1], rate[1] / (rate[2] * 1000))
+table.insert(result, rate[1])
+return result
+"""
+)
+
+DEACTIVATED = "deactivated"
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,48 @@ class RateLimiter:
         self.redis = redis
         self.fail_open = fail_open
         self._script = redis.register_script(TOKEN_BUCKET)
+        self._tenant_script = redis.register_script(TENANT_REQUEST)
         self._outage = Outage(logger, "rate limiter: Redis")
+
+    async def check_tenant(
+        self, tenant_id: str, subject: str, plan: str, limits_json: str
+    ) -> Decision | str | None:
+        """The tenant's bucket by its current plan, or `DEACTIVATED` if the subject is on the deny
+        list. None means Redis could not be asked (fail open: deny list and limit skipped)."""
+        keys = [
+            f"ratelimit:tenant:{tenant_id}",
+            f"gateway:deactivated:{subject}",
+            f"gateway:plan:{tenant_id}",
+        ]
+        try:
+            allowed, tokens, retry_ms, full_ms, *rest = await self._tenant_script(
+                keys=keys, args=[plan, limits_json]
+            )
+        except (RedisError, OSError) as error:
+            return self._unavailable(error)
+        self._outage.recovered()
+        if int(allowed) == -1:
+            return DEACTIVATED
+        return self._decision(int(allowed), int(rest[0]), tokens, retry_ms, full_ms, "tenant")
+
+    def _unavailable(self, error: BaseException) -> Decision | None:
+        self._outage.failed(error)
+        LIMITER_UNAVAILABLE.inc()
+        return None if self.fail_open else Decision(False, 0, 0, 1, 1)
+
+    def _decision(
+        self, allowed: int, limit: int, tokens: object, retry_ms: object, full_ms: object, scope: str
+    ) -> Decision:
+        decision = Decision(
+            allowed=bool(allowed),
+            limit=limit,
+            remaining=max(0, math.floor(float(tokens))),  # type: ignore[arg-type]
+            reset_seconds=math.ceil(int(full_ms) / 1000),  # type: ignore[call-overload]
+            retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)),  # type: ignore[call-overload]
+        )
+        if not decision.allowed:
+            RATE_LIMITED.labels(scope).inc()
+        return decision
 
     async def check(self, key: str, limit: int, window_seconds: int, scope: str) -> Decision | None:
         """Take one token from `key`'s bucket (capacity `limit`, refilled over the window).
