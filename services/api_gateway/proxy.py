@@ -98,6 +98,15 @@ class _BreakerStateListener(pybreaker.CircuitBreakerListener):
         logger.warning("circuit for %s is now %s", cb.name, new_state.name)
 
 
+@dataclass(frozen=True)
+class Failure:
+    status: int
+    detail: str
+    problem_type: str | None
+    retryable: bool
+    headers: dict[str, str] | None = None
+
+
 @dataclass
 class Upstream:
     name: str
@@ -247,54 +256,21 @@ class Gateway:
                 response = await self._send_upstream(
                     upstream, method, url, outgoing, receive, has_body, deadline
                 )
-            except pybreaker.CircuitBreakerError:
-                retry_after = str(max(1, int(upstream.breaker.reset_timeout)))
-                UPSTREAM_REQUESTS.labels(*labels, "503").inc()
-                await _problem(
-                    scope,
-                    receive,
-                    send,
-                    503,
-                    f"{upstream.name} is unavailable (circuit open)",
-                    headers={"Retry-After": retry_after},
-                    problem_type="circuit-open",
-                )
-                return
-            except BodyTooLarge:
-                await _problem(
-                    scope,
-                    receive,
-                    send,
-                    413,
-                    f"request body over {self.settings.max_body_bytes} bytes",
-                )
-                return
-            except TimeoutError:
-                if not last and _worth_retrying(deadline):
+            except (pybreaker.CircuitBreakerError, BodyTooLarge, TimeoutError, aiohttp.ClientError) as error:
+                failure = self._failure(upstream, error)
+                if failure.retryable and not last and _worth_retrying(deadline):
                     await _backoff(attempt)
                     continue
-                UPSTREAM_REQUESTS.labels(*labels, "504").inc()
+                if failure.status != 413:
+                    UPSTREAM_REQUESTS.labels(*labels, str(failure.status)).inc()
                 await _problem(
                     scope,
                     receive,
                     send,
-                    504,
-                    f"{upstream.name} did not answer in time",
-                    problem_type="upstream-timeout",
-                )
-                return
-            except aiohttp.ClientError:
-                if not last and _worth_retrying(deadline):
-                    await _backoff(attempt)
-                    continue
-                UPSTREAM_REQUESTS.labels(*labels, "502").inc()
-                await _problem(
-                    scope,
-                    receive,
-                    send,
-                    502,
-                    f"{upstream.name} is unreachable",
-                    problem_type="bad-gateway",
+                    failure.status,
+                    failure.detail,
+                    headers=failure.headers,
+                    problem_type=failure.problem_type,
                 )
                 return
             UPSTREAM_LATENCY.labels(*labels).observe(time.perf_counter() - started)
@@ -305,6 +281,19 @@ class Gateway:
             UPSTREAM_REQUESTS.labels(*labels, str(response.status)).inc()
             await _relay_response(response, send, extra_headers)
             return
+
+    def _failure(self, upstream: Upstream, error: Exception) -> Failure:
+        """What the client is told when no upstream answer can be passed on."""
+        if isinstance(error, pybreaker.CircuitBreakerError):
+            retry_after = {"Retry-After": str(max(1, int(upstream.breaker.reset_timeout)))}
+            return Failure(
+                503, f"{upstream.name} is unavailable (circuit open)", "circuit-open", False, retry_after
+            )
+        if isinstance(error, BodyTooLarge):
+            return Failure(413, f"request body over {self.settings.max_body_bytes} bytes", None, False)
+        if isinstance(error, TimeoutError):
+            return Failure(504, f"{upstream.name} did not answer in time", "upstream-timeout", True)
+        return Failure(502, f"{upstream.name} is unreachable", "bad-gateway", True)
 
     async def _send_upstream(
         self,
