@@ -21,6 +21,8 @@ from tests.api_gateway.helpers import (
 from tests.api_gateway.upstream import FakeUpstream
 from tests.conftest import Stack
 
+LIMITED_ROUTE = "/api/v1/campaigns/echo/route-limited"
+
 
 @pytest.fixture(scope="module")
 def pair(
@@ -35,6 +37,8 @@ def pair(
         PLAN_RATE_LIMITS=json.dumps({"basic": "5/3600", "pro": "50/3600", "enterprise": "500/3600"}),
         AUTH_IP_RATE_LIMIT="4/3600",
         GATEWAY_TRUSTED_PROXIES='["127.0.0.1"]',
+        ROUTE_RATE_LIMITS=json.dumps({f"GET {LIMITED_ROUTE}": "2/3600"}),
+        CORS_ORIGINS='["https://app.acme.io"]',
     )
     logs = stack.workdir / "logs"
     with running_gateways((env, logs / "gateway-limits-a"), (env, logs / "gateway-limits-b")) as gateways:
@@ -89,3 +93,31 @@ def test_public_auth_route_is_limited_per_client_ip(
 
     fine = http.post(f"{pair[1].url}/api/v1/auth/login", json=right, headers={"X-Forwarded-For": other_ip})
     assert fine.status_code == 200, fine.text
+
+
+def test_a_configured_route_limit_applies_per_tenant_before_the_plan_limit(
+    pair: list[GatewayProcess], http: httpx.Client, user_service: str, upstream: FakeUpstream
+) -> None:
+    account = register(user_service)
+    for i in range(2):
+        assert http.get(f"{pair[i % 2].url}{LIMITED_ROUTE}", headers=account.auth).status_code == 200
+    refused = http.get(f"{pair[0].url}{LIMITED_ROUTE}", headers=account.auth)
+    assert_problem(refused, 429)
+    assert refused.headers["ratelimit-limit"] == "2"
+    assert http.get(f"{pair[1].url}{unique_path()}", headers=account.auth).status_code == 200
+    other = register(user_service)
+    assert http.get(f"{pair[1].url}{LIMITED_ROUTE}", headers=other.auth).status_code == 200
+
+
+def test_cors_allows_only_the_configured_origins(pair: list[GatewayProcess], http: httpx.Client) -> None:
+    preflight = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
+    allowed = http.options(
+        f"{pair[0].url}{unique_path()}", headers={"Origin": "https://app.acme.io", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.acme.io"
+    refused = http.options(
+        f"{pair[0].url}{unique_path()}", headers={"Origin": "https://evil.io", **preflight}
+    )
+    assert refused.status_code == 400
+    assert "access-control-allow-origin" not in refused.headers
