@@ -144,3 +144,13 @@ def test_a_service_missing_a_setting_exits_with_one_line(stack: Stack) -> None:
     assert lines == [
         "campaign_management: setting JWKS_URL is missing; setting CAMPAIGN_MANAGEMENT_DATABASE_URL is missing"
     ]
+
+
+def test_docker_mode_says_plainly_that_the_compose_file_is_not_there_yet() -> None:
+    if (REPO_ROOT / "docker-compose.dev.yml").exists():
+        pytest.skip("the compose file exists now; docker mode runs it")
+    result = subprocess.run(
+        ["bash", "start-dev.sh", "--docker"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "docker-compose.dev.yml does not exist yet" in result.stdout
