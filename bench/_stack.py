@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack.embedded import throwaway_servers
 from devstack.stackenv import runtime_url
@@ -40,6 +42,14 @@ async def bench_stack() -> AsyncIterator[BenchStack]:
         passwords = {s.name: secrets.token_urlsafe(12) for s in WITH_DATABASE}
         await migrate(servers.database_url, passwords)
         yield BenchStack(servers.database_url, servers.redis_url, passwords, servers.workdir)
+
+
+def write_results(name: str, figures: dict[str, Any]) -> None:
+    """Print the figures and keep them in bench/results/<name>.json (git-ignored)."""
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
 
 
 def percentile(values: list[float], fraction: float) -> float:

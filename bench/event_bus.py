@@ -19,14 +19,13 @@ import multiprocessing
 import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench._stack import BenchStack, bench_stack, percentile
+from bench._stack import BenchStack, bench_stack, percentile, write_results
 from shared.database import create_engine, create_session_factory, tenant_transaction
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Event
@@ -264,8 +263,4 @@ async def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    figures = asyncio.run(main())
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "event_bus.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    write_results("event_bus", asyncio.run(main()))

@@ -10,7 +10,6 @@ Targets: all seven ready in under 20 s; under 150 MB per service, under 400 MB f
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench._stack import write_results
 from devstack.embedded import free_port, port_open
 from shared.fleet import REPO_ROOT, SERVICES
 
@@ -134,8 +134,4 @@ def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    figures = main()
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "fleet_startup.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    write_results("fleet_startup", main())

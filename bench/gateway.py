@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from bench._stack import write_results
 from devstack.embedded import free_port, throwaway_servers
 from devstack.fleet import Fleet
 from devstack.stackenv import ensure_signing_key, service_environment
@@ -233,8 +234,4 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    figures = main()
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "gateway.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    write_results("gateway", main())

@@ -28,6 +28,7 @@ from services.api_gateway.ratelimit import DEACTIVATED, Decision, RateLimiter
 from services.api_gateway.settings import Settings
 from shared.auth.tokens import Principal, TokenError, TokenVerifier
 from shared.context import request_id_var, tenant_id_var
+from shared.observability import client_address
 from shared.problems import problem_response
 
 logger = logging.getLogger("api_gateway.proxy")
@@ -414,10 +415,7 @@ async def _relay_response(
 def _client_ip(scope: Scope, headers: Headers, settings: Settings) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
-    forwarded = headers.get("x-forwarded-for")
-    if forwarded and peer in settings.trusted_proxies:
-        return forwarded.split(",")[-1].strip() or peer
-    return peer
+    return client_address(peer, headers.get("x-forwarded-for"), settings.trusted_proxies) or peer
 
 
 def _worth_retrying(deadline: float) -> bool:

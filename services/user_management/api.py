@@ -32,6 +32,7 @@ from services.user_management.service import Client, IdentityService
 from shared.app import runtime
 from shared.auth.deps import require
 from shared.auth.tokens import Principal
+from shared.observability import client_address
 from shared.problems import BadRequest, problem_responses
 
 auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -49,11 +50,11 @@ def identity(request: Request) -> IdentityService:
 
 def client(request: Request) -> Client:
     """Caller's address: the last X-Forwarded-For hop when the direct peer is a trusted proxy."""
-    peer = request.client.host if request.client else None
-    trusted = runtime(request).settings.trusted_proxies  # type: ignore[attr-defined]
-    forwarded = request.headers.get("x-forwarded-for")
-    if peer in trusted and forwarded:
-        peer = forwarded.split(",")[-1].strip() or peer
+    peer = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        runtime(request).settings.trusted_proxies,  # type: ignore[attr-defined]
+    )
     return Client(ip=peer, user_agent=(request.headers.get("user-agent") or "")[:300] or None)
 
 
