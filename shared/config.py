@@ -1,4 +1,8 @@
-"""Settings from the environment, one class per service.
+"""Settings from the environment: the shared ones here, each service's own in its `settings.py`.
+
+A service declares `class Settings(DatabaseServiceSettings, service="analytics")` and adds only
+its own fields; the names that differ per service (`ANALYTICS_DATABASE_URL`,
+`ANALYTICS_CLIENT_SECRET`) are derived from the fleet spec, not redeclared.
 
 A missing or malformed required setting must stop the service at start with one line that names
 it (DESIGN §9), so `load_settings` turns pydantic's multi-line report into that line and exits.
@@ -7,12 +11,13 @@ it (DESIGN §9), so `load_settings` turns pydantic's multi-line report into that
 from __future__ import annotations
 
 import sys
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import AnyUrl, Field, ValidationError, field_validator
+from pydantic import AnyUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.fleet import ServiceSpec, spec
+from shared.fleet import BY_NAME, ServiceSpec, spec
 
 SettingsT = TypeVar("SettingsT", bound="ServiceSettings")
 
@@ -22,18 +27,32 @@ def _peer_default(name: str) -> str:
 
 
 class ServiceSettings(BaseSettings):
-    """Settings every service reads. Subclasses set `service_name` and add their own fields."""
+    """Settings every service reads. Subclasses name their service and add their own fields."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
 
     service_name: ClassVar[str] = ""
+    # Per-service names, filled from the fleet spec for each subclass (see __pydantic_init_subclass__).
+    _derived_names: ClassVar[dict[str, str]] = {"client_secret": "client_secret_env"}
 
     redis_url: AnyUrl = Field(validation_alias="REDIS_URL")
+    # The event bus may use stricter Redis users than REDIS_URL's (README "Redis users"): one that
+    # may only append to this service's stream and events.dead, one that may only read and ack.
+    events_publisher_redis_url: AnyUrl | None = Field(None, validation_alias="EVENTS_PUBLISHER_REDIS_URL")
+    events_consumer_redis_url: AnyUrl | None = Field(None, validation_alias="EVENTS_CONSUMER_REDIS_URL")
     jwks_url: AnyUrl = Field(validation_alias="JWKS_URL")
     jwt_issuer: str = Field("bizosaas", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("bizosaas-api", validation_alias="JWT_AUDIENCE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     environment: str = Field("development", validation_alias="ENVIRONMENT")
+    client_secret: SecretStr | None = Field(
+        None, description="This service's service-account secret (<SERVICE>_CLIENT_SECRET)."
+    )
+    trusted_proxies: list[str] = Field(
+        [],
+        validation_alias="TRUSTED_PROXIES",
+        description="Addresses or CIDR ranges whose X-Forwarded-For is believed (none by default).",
+    )
 
     ai_agents_url: AnyUrl = Field(_peer_default("ai_agents"), validation_alias="AI_AGENTS_URL")
     user_management_url: AnyUrl = Field(
@@ -52,6 +71,27 @@ class ServiceSettings(BaseSettings):
     events_stream_maxlen: int = Field(100_000, ge=100, validation_alias="EVENTS_STREAM_MAXLEN")
     events_batch_size: int = Field(200, ge=1, le=5000, validation_alias="EVENTS_BATCH_SIZE")
 
+    def __init_subclass__(cls, service: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service:
+            if service not in BY_NAME:
+                raise ValueError(f"{service!r} is not in the fleet spec (shared/fleet.py)")
+            cls.service_name = service
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.service_name:
+            return
+        fields = cls.__pydantic_fields__
+        for field_name, spec_attribute in cls._derived_names.items():
+            env_name = getattr(cls.spec_of(), spec_attribute)
+            if fields[field_name].validation_alias != env_name:
+                fields[field_name] = FieldInfo.merge_field_infos(
+                    fields[field_name], validation_alias=env_name
+                )
+        cls.model_rebuild(force=True)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -59,6 +99,10 @@ class ServiceSettings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @classmethod
+    def spec_of(cls) -> ServiceSpec:
+        return spec(cls.service_name)
 
     @property
     def spec(self) -> ServiceSpec:
@@ -71,7 +115,12 @@ class ServiceSettings(BaseSettings):
 class DatabaseServiceSettings(ServiceSettings):
     """A service that owns a schema connects as its own runtime role (`<SERVICE>_DATABASE_URL`)."""
 
-    database_url: AnyUrl
+    _derived_names: ClassVar[dict[str, str]] = {
+        **ServiceSettings._derived_names,
+        "database_url": "database_url_env",
+    }
+
+    database_url: AnyUrl = Field(description="This service's runtime role (<SERVICE>_DATABASE_URL).")
     db_pool_size: int = Field(10, ge=1, le=100, validation_alias="DB_POOL_SIZE")
 
     @field_validator("database_url")
@@ -82,10 +131,17 @@ class DatabaseServiceSettings(ServiceSettings):
         return value
 
 
-def _env_name(settings_cls: type[ServiceSettings], field: str) -> str:
+def env_name(settings_cls: type[ServiceSettings], field: str) -> str:
     info = settings_cls.model_fields.get(field)
     alias = info.validation_alias if info else None
     return str(alias) if isinstance(alias, str) else field.upper()
+
+
+def env_names(settings_cls: type[ServiceSettings]) -> dict[str, bool]:
+    """Every environment name the settings class reads, with whether it is required."""
+    return {
+        env_name(settings_cls, name): info.is_required() for name, info in settings_cls.model_fields.items()
+    }
 
 
 def describe_error(settings_cls: type[ServiceSettings], error: ValidationError) -> str:
@@ -93,7 +149,7 @@ def describe_error(settings_cls: type[ServiceSettings], error: ValidationError) 
     parts = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
-        name = _env_name(settings_cls, field)
+        name = env_name(settings_cls, field)
         problem = "is missing" if item["type"] == "missing" else f"is invalid ({item['msg']})"
         parts.append(f"setting {name} {problem}")
     return f"{settings_cls.service_name}: " + "; ".join(parts)
@@ -112,5 +168,7 @@ __all__ = [
     "DatabaseServiceSettings",
     "ServiceSettings",
     "describe_error",
+    "env_name",
+    "env_names",
     "load_settings",
 ]

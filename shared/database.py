@@ -38,6 +38,9 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "biz
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Bound values (emails, hashes, payloads) stay out of error strings, hence out of logs
+        # and dead letters.
+        hide_parameters=True,
         # JIT off: asyncpg's type introspection query (first use of an array or enum type on each
         # new connection) takes ~150 ms with JIT on; our queries are short OLTP ones anyway.
         connect_args={"server_settings": {"application_name": application_name, "jit": "off"}},

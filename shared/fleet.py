@@ -1,7 +1,12 @@
-"""The fleet as data: names, ports, schemas and roles fixed by DESIGN §1 and §3.
+"""The fleet as data: one line per service (DESIGN §1 and §3).
 
-Kept here (and not derived from the service packages) because `shared/` never imports a
-service, yet migrations, the dev launcher and the gateway all need the same table.
+Everything that differs between services and that more than one place needs is derived from this
+table: ports, schemas and runtime roles, environment names, event streams, Redis key prefixes and
+users, the scopes of each service account and which peers a service calls. Adding a service is one
+folder under `services/` plus one line here (README: "Adding a service").
+
+Kept in `shared/` (not derived from the service packages) because `shared/` never imports a
+service, yet migrations, the dev launcher, the gateway and the deployment checks all need it.
 """
 
 from __future__ import annotations
@@ -16,9 +21,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class ServiceSpec:
     name: str
     port: int
-    schema: str | None
-    role: str | None
+    schema: str | None = None
+    scopes: tuple[str, ...] = ()
+    """What this service's own service account may do when it calls a peer."""
+    calls: tuple[str, ...] = ()
+    """The peers it calls over HTTP: the only peer URLs its process is given."""
     migrations_path: Path | None = None
+
+    @property
+    def role(self) -> str | None:
+        """The runtime login role: may use only this schema and owns nothing."""
+        return f"svc_{self.schema}" if self.schema else None
 
     @property
     def env_prefix(self) -> str:
@@ -30,12 +43,21 @@ class ServiceSpec:
         return f"{self.env_prefix}_DATABASE_URL"
 
     @property
+    def client_secret_env(self) -> str:
+        return f"{self.env_prefix}_CLIENT_SECRET"
+
+    @property
     def url_env(self) -> str:
         return f"{self.env_prefix}_URL"
 
     @property
     def stream(self) -> str:
         return f"events.{self.name}"
+
+    @property
+    def redis_prefix(self) -> str:
+        """Every Redis key the service owns starts with this (its Redis user may touch no other)."""
+        return f"{self.name}:"
 
     @property
     def migrations_dir(self) -> Path:
@@ -47,13 +69,42 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("api_gateway", 8080, None, None),
-    ServiceSpec("ai_agents", 8000, "ai_agents", "svc_ai_agents"),
-    ServiceSpec("user_management", 8001, "users", "svc_users"),
-    ServiceSpec("campaign_management", 8002, "campaigns", "svc_campaigns"),
-    ServiceSpec("analytics", 8003, "analytics", "svc_analytics"),
-    ServiceSpec("integration", 8004, "integrations", "svc_integrations"),
-    ServiceSpec("notification", 8005, "notifications", "svc_notifications"),
+    ServiceSpec(
+        "api_gateway",
+        8080,
+        calls=(
+            "ai_agents",
+            "user_management",
+            "campaign_management",
+            "analytics",
+            "integration",
+            "notification",
+        ),
+    ),
+    ServiceSpec(
+        "ai_agents",
+        8000,
+        "ai_agents",
+        scopes=("analytics:read", "campaigns:read"),
+        calls=("analytics", "campaign_management"),
+    ),
+    ServiceSpec("user_management", 8001, "users"),
+    ServiceSpec(
+        "campaign_management",
+        8002,
+        "campaigns",
+        scopes=("analytics:read", "integrations:read", "ai:run", "notifications:send"),
+        calls=("analytics", "integration", "ai_agents", "notification"),
+    ),
+    ServiceSpec("analytics", 8003, "analytics", scopes=("integrations:read",), calls=("integration",)),
+    ServiceSpec("integration", 8004, "integrations", scopes=("campaigns:read",), calls=()),
+    ServiceSpec(
+        "notification",
+        8005,
+        "notifications",
+        scopes=("users:read", "users:invite"),
+        calls=("user_management",),
+    ),
 )
 
 BY_NAME: dict[str, ServiceSpec] = {spec.name: spec for spec in SERVICES}

@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -26,11 +27,15 @@ from shared.database import async_url
 from shared.fleet import WITH_DATABASE, ServiceSpec, spec
 
 MIGRATION_LOCK_ID = 7_270_274
+ALEMBIC_ENV = Path(__file__).parent / "alembic_env"
 
 
 def alembic_config(service: ServiceSpec) -> Config:
+    """The shared environment with this service's revisions only."""
     config = Config()
-    config.set_main_option("script_location", str(service.migrations_dir))
+    config.set_main_option("script_location", str(ALEMBIC_ENV))
+    config.set_main_option("version_locations", str(service.migrations_dir / "versions"))
+    config.set_main_option("path_separator", "os")
     config.attributes["schema"] = service.schema
     return config
 

@@ -85,14 +85,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str | None:
-    """The caller's address: the last `X-Forwarded-For` hop when the direct peer is a trusted
-    proxy (that hop is the one our proxy saw), else the peer itself."""
-    if forwarded_for and peer in trusted_proxies:
-        return forwarded_for.split(",")[-1].strip() or peer
-    return peer
-
-
 def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and value.isprintable() and " " not in value
 

@@ -1,8 +1,10 @@
 """RFC 9457 problem details for every error a service answers.
 
-Raise `ProblemError` (or a subclass) from any layer; the handlers installed by the app factory
-turn it, HTTP errors, validation errors and unexpected exceptions into `application/problem+json`.
-Unexpected exceptions are logged with the request id and answered without internals.
+Service layers raise domain errors (`shared.errors`), mapped here to a status once for every
+service (`STATUS_OF`); HTTP-only code (auth dependencies, the gateway) may raise `ProblemError`.
+The handlers installed by the app factory turn those, HTTP errors, validation errors and
+unexpected exceptions into `application/problem+json`. Unexpected exceptions are logged with the
+request id and answered without internals.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import errors
 from shared.context import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -92,6 +95,28 @@ class TooManyRequests(ProblemError):
 class ServiceUnavailable(ProblemError):
     status = 503
     problem_type = "unavailable"
+
+
+STATUS_OF: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 422,
+    errors.BadReference: 400,
+    errors.NotAuthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.PreconditionFailed: 412,
+    errors.Locked: 423,
+    errors.Unavailable: 503,
+}
+
+
+def status_of(error: errors.DomainError) -> int:
+    """The status of the nearest mapped class in the error's ancestry (500 if none is)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return 500
 
 
 PROBLEM_SCHEMA_NAME = "Problem"
@@ -206,6 +231,18 @@ async def _on_problem(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _on_domain(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, errors.DomainError)
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    extra = dict(error.extra)
+    if status == 503 and extra.get("retry_after") is not None:
+        headers["Retry-After"] = str(int(extra["retry_after"]))
+    return problem_response(status, error.detail, problem_type=error.code, headers=headers, **extra)
+
+
 async def _on_http(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
@@ -241,6 +278,7 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(Exception, _on_unexpected)

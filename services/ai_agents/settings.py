@@ -1,11 +1,7 @@
 """Settings of the ai_agents service (see `.env.example`)."""
 
-from pydantic import AnyUrl, Field
-
 from shared.config import DatabaseServiceSettings
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "ai_agents"
-
-    database_url: AnyUrl = Field(validation_alias="AI_AGENTS_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="ai_agents"):
+    """Only this service's own settings; the shared ones come from `shared.config`."""

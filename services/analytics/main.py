@@ -1,15 +1,17 @@
 """Analytics service: Metric ingestion, rollups, KPIs, dashboards, background reports and anomalies."""
 
-from services.analytics.handlers import HANDLERS
+from services.analytics.api import ROUTERS
+from services.analytics.bootstrap import build
+from services.analytics.handlers import build_handlers
 from services.analytics.settings import Settings
 from shared.app import create_service_app
 from shared.config import load_settings
 
-settings = load_settings(Settings)
-
 app = create_service_app(
-    settings,
+    load_settings(Settings),
     title="BizOSaaS Analytics",
     description="Metric ingestion, rollups, KPIs, dashboards, background reports and anomalies.",
-    handlers=HANDLERS,
+    routers=ROUTERS,
+    build=build,
+    handlers=build_handlers,
 )

@@ -1,11 +1,7 @@
 """Settings of the analytics service (see `.env.example`)."""
 
-from pydantic import AnyUrl, Field
-
 from shared.config import DatabaseServiceSettings
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "analytics"
-
-    database_url: AnyUrl = Field(validation_alias="ANALYTICS_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="analytics"):
+    """Only this service's own settings; the shared ones come from `shared.config`."""

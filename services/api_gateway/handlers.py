@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
+from services.api_gateway import keys
+from services.api_gateway.bootstrap import Container
 from shared.events.consumer import RedisHandler
 from shared.events.envelope import Event
 
@@ -17,14 +17,16 @@ PLAN_OVERRIDE_TTL = timedelta(hours=2)  # longer than any access token lives
 DENY_LEEWAY = timedelta(seconds=60)
 
 
-def make_handlers(redis: Redis) -> dict[str, RedisHandler]:
+def build_handlers(container: Container) -> dict[str, RedisHandler]:
+    redis = container.infra.redis
+
     async def on_deactivated(_: None, event: Event) -> None:
         until = datetime.fromisoformat(event.data["tokens_valid_until"]) + DENY_LEEWAY
         remaining_ms = int((until - datetime.now(UTC)).total_seconds() * 1000)
         if remaining_ms > 0:
-            await redis.set(f"gateway:deactivated:{event.data['user_id']}", "1", px=remaining_ms)
+            await redis.set(keys.deny(event.data["user_id"]), "1", px=remaining_ms)
 
     async def on_plan_changed(_: None, event: Event) -> None:
-        await redis.set(f"gateway:plan:{event.tenant_id}", event.data["new_plan"], ex=PLAN_OVERRIDE_TTL)
+        await redis.set(keys.plan(str(event.tenant_id)), event.data["new_plan"], ex=PLAN_OVERRIDE_TTL)
 
     return {"user.deactivated": on_deactivated, "tenant.plan_changed": on_plan_changed}

@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.api_gateway import keys
 from shared.outage import Outage
 
 logger = logging.getLogger("api_gateway.ratelimit")
@@ -110,14 +111,10 @@ class RateLimiter:
     ) -> Decision | str | None:
         """The tenant's bucket by its current plan, or `DEACTIVATED` if the subject is on the deny
         list. None means Redis could not be asked (fail open: deny list and limit skipped)."""
-        keys = [
-            f"ratelimit:tenant:{tenant_id}",
-            f"gateway:deactivated:{subject}",
-            f"gateway:plan:{tenant_id}",
-        ]
+        names = [keys.tenant_bucket(tenant_id), keys.deny(subject), keys.plan(tenant_id)]
         try:
             allowed, tokens, retry_ms, full_ms, *rest = await self._tenant_script(
-                keys=keys, args=[plan, limits_json]
+                keys=names, args=[plan, limits_json]
             )
         except (RedisError, OSError) as error:
             return self._unavailable(error)
@@ -146,27 +143,12 @@ class RateLimiter:
         return decision
 
     async def check(self, key: str, limit: int, window_seconds: int, scope: str) -> Decision | None:
-        """Take one token from `key`'s bucket (capacity `limit`, refilled over the window).
+        """Take one token from the bucket `key` (capacity `limit`, refilled over the window).
         None means Redis could not be asked and the request is let through (fail open)."""
         per_ms = limit / (window_seconds * 1000)
         try:
-            allowed, tokens, retry_ms, full_ms = await self._script(
-                keys=[f"ratelimit:{key}"], args=[limit, per_ms]
-            )
+            allowed, tokens, retry_ms, full_ms = await self._script(keys=[key], args=[limit, per_ms])
         except (RedisError, OSError) as error:
-            self._outage.failed(error)
-            LIMITER_UNAVAILABLE.inc()
-            if self.fail_open:
-                return None
-            return Decision(False, limit, 0, 1, 1)
+            return self._unavailable(error)
         self._outage.recovered()
-        decision = Decision(
-            allowed=bool(allowed),
-            limit=limit,
-            remaining=max(0, math.floor(float(tokens))),
-            reset_seconds=math.ceil(int(full_ms) / 1000),
-            retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)),
-        )
-        if not decision.allowed:
-            RATE_LIMITED.labels(scope).inc()
-        return decision
+        return self._decision(int(allowed), limit, tokens, retry_ms, full_ms, scope)

@@ -33,7 +33,7 @@ PUBLIC_AUTH = frozenset(
         ("POST", "/api/v1/auth/accept-invite"),
     }
 )
-PUBLIC_PREFIXES = ("/api/v1/webhooks/",)
+WEBHOOK_PREFIX = "/api/v1/webhooks/"
 PUBLIC_PATHS = frozenset({"/.well-known/jwks.json"})
 
 
@@ -55,8 +55,12 @@ def is_public_auth(method: str, path: str) -> bool:
     return (method, path.rstrip("/")) in PUBLIC_AUTH
 
 
+def is_webhook(path: str) -> bool:
+    return path.startswith(WEBHOOK_PREFIX)
+
+
 def is_public(method: str, path: str) -> bool:
-    return is_public_auth(method, path) or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+    return is_public_auth(method, path) or path in PUBLIC_PATHS or is_webhook(path)
 
 
 def parse_rate(spec: str) -> tuple[int, int]:

@@ -1,13 +1,14 @@
 """Settings of the api_gateway service (see `.env.example`)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
+from shared.auth.permissions import PLANS
 from shared.config import ServiceSettings
 
+DEFAULT_PLAN_LIMITS = dict(zip(PLANS, ("1000/3600", "10000/3600", "100000/3600"), strict=True))
 
-class Settings(ServiceSettings):
-    service_name = "api_gateway"
 
+class Settings(ServiceSettings, service="api_gateway"):
     upstream_timeout_seconds: float = Field(30.0, gt=0, validation_alias="UPSTREAM_TIMEOUT_SECONDS")
     upstream_connect_timeout_seconds: float = Field(
         3.0, gt=0, validation_alias="UPSTREAM_CONNECT_TIMEOUT_SECONDS"
@@ -16,12 +17,11 @@ class Settings(ServiceSettings):
     breaker_fail_max: int = Field(5, ge=1, validation_alias="BREAKER_FAIL_MAX")
     breaker_reset_seconds: float = Field(30.0, gt=0, validation_alias="BREAKER_RESET_SECONDS")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias="GATEWAY_MAX_BODY_BYTES")
-    plan_rate_limits: dict[str, str] = Field(
-        {"basic": "1000/3600", "pro": "10000/3600", "enterprise": "100000/3600"},
-        validation_alias="PLAN_RATE_LIMITS",
-    )
+    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, validation_alias="WEBHOOK_MAX_BODY_BYTES")
+    plan_rate_limits: dict[str, str] = Field(DEFAULT_PLAN_LIMITS, validation_alias="PLAN_RATE_LIMITS")
     auth_ip_rate_limit: str = Field("20/60", validation_alias="AUTH_IP_RATE_LIMIT")
+    webhook_ip_rate_limit: str = Field("300/60", validation_alias="WEBHOOK_IP_RATE_LIMIT")
     route_rate_limits: dict[str, str] = Field({}, validation_alias="ROUTE_RATE_LIMITS")
     rate_limit_fail_open: bool = Field(True, validation_alias="RATE_LIMIT_FAIL_OPEN")
     cors_origins: list[str] = Field([], validation_alias="CORS_ORIGINS")
-    trusted_proxies: list[str] = Field([], validation_alias="GATEWAY_TRUSTED_PROXIES")
+    operator_token: SecretStr | None = Field(None, validation_alias="GATEWAY_OPERATOR_TOKEN")

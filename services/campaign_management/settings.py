@@ -1,11 +1,7 @@
 """Settings of the campaign_management service (see `.env.example`)."""
 
-from pydantic import AnyUrl, Field
-
 from shared.config import DatabaseServiceSettings
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "campaign_management"
-
-    database_url: AnyUrl = Field(validation_alias="CAMPAIGN_MANAGEMENT_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="campaign_management"):
+    """Only this service's own settings; the shared ones come from `shared.config`."""

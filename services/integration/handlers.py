@@ -1,8 +1,13 @@
-"""Event handlers of the integration service, keyed by event type.
+"""The event handlers of integration, built from its container.
 
 Each runs inside the consumer's transaction, scoped to the event's tenant.
 """
 
-from shared.events import Handler
+from __future__ import annotations
 
-HANDLERS: dict[str, Handler] = {}
+from services.integration.bootstrap import Container
+from shared.events.consumer import Handler
+
+
+def build_handlers(container: Container) -> dict[str, Handler]:
+    return {}

@@ -1,15 +1,17 @@
 """Integration service: Connectors to Google Ads, Meta, LinkedIn, Stripe and Mautic: credentials, OAuth refresh, syncs, webhooks."""
 
-from services.integration.handlers import HANDLERS
+from services.integration.api import ROUTERS
+from services.integration.bootstrap import build
+from services.integration.handlers import build_handlers
 from services.integration.settings import Settings
 from shared.app import create_service_app
 from shared.config import load_settings
 
-settings = load_settings(Settings)
-
 app = create_service_app(
-    settings,
+    load_settings(Settings),
     title="BizOSaaS Integration",
     description="Connectors to Google Ads, Meta, LinkedIn, Stripe and Mautic: credentials, OAuth refresh, syncs, webhooks.",
-    handlers=HANDLERS,
+    routers=ROUTERS,
+    build=build,
+    handlers=build_handlers,
 )

@@ -1,11 +1,7 @@
 """Settings of the integration service (see `.env.example`)."""
 
-from pydantic import AnyUrl, Field
-
 from shared.config import DatabaseServiceSettings
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "integration"
-
-    database_url: AnyUrl = Field(validation_alias="INTEGRATION_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="integration"):
+    """Only this service's own settings; the shared ones come from `shared.config`."""

@@ -1,11 +1,7 @@
 """Settings of the notification service (see `.env.example`)."""
 
-from pydantic import AnyUrl, Field
-
 from shared.config import DatabaseServiceSettings
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "notification"
-
-    database_url: AnyUrl = Field(validation_alias="NOTIFICATION_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="notification"):
+    """Only this service's own settings; the shared ones come from `shared.config`."""

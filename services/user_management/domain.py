@@ -1,4 +1,7 @@
-"""Identity rules with no framework imports: passwords, role changes, lockout, token formats."""
+"""Identity rules with no framework imports: passwords, who may manage whom, lockout, tokens, plans.
+
+Rules raise the shared domain errors (`shared.errors`); the API layer maps them to problems.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,26 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.auth.permissions import ROLES, role_rank
+from shared import errors
+from shared.auth.permissions import PLANS, ROLES, role_rank
 
-PLANS = ("basic", "pro", "enterprise")
+REFRESH_PREFIX = "rt"
+INVITE_PREFIX = "inv"
 
 
-class RuleViolation(Exception):
-    """A request that is well-formed but breaks a rule; `kind` picks the HTTP status."""
+class AccountLocked(errors.Locked):
+    code = "account-locked"
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+    def __init__(self, locked_until: datetime) -> None:
+        super().__init__("too many failed logins; try again later", locked_until=locked_until.isoformat())
+
+
+class WeakPassword(errors.InvalidInput):
+    def __init__(self, field: str, problems: list[str]) -> None:
+        super().__init__(
+            f"{field} " + "; ".join(problems),
+            errors=[{"loc": ["body", field], "msg": p, "type": "weak_password"} for p in problems],
+        )
 
 
 def normalize_email(email: str) -> str:
@@ -46,25 +58,38 @@ def password_problems(password: str, email: str, min_length: int) -> list[str]:
     return problems
 
 
+def check_password(password: str, email: str, min_length: int, field: str = "password") -> None:
+    problems = password_problems(password, email, min_length)
+    if problems:
+        raise WeakPassword(field, problems)
+
+
+def may_manage(actor_role: str, target_role: str) -> bool:
+    """An owner manages everyone; anyone else only users ranked strictly below them (so an admin
+    can neither demote nor remove another admin)."""
+    return actor_role == "owner" or role_rank(target_role) < role_rank(actor_role)
+
+
 def check_role_change(actor_role: str, target_role: str | None, new_role: str) -> None:
-    """Who may grant what: only an owner grants admin or owner, and nobody changes or creates
-    a user ranked above themselves. `target_role` is None when creating a user."""
+    """Who may grant what: only an owner grants admin or owner, and only a user the actor may
+    manage can be changed. `target_role` is None when creating a user."""
     if new_role not in ROLES:
-        raise RuleViolation("invalid", f"unknown role {new_role!r}")
+        raise errors.InvalidInput(f"unknown role {new_role!r}")
     if new_role in ("admin", "owner") and actor_role != "owner":
-        raise RuleViolation("forbidden", "only an owner may grant the admin or owner role")
-    if target_role is not None and role_rank(target_role) > role_rank(actor_role):
-        raise RuleViolation("forbidden", "you cannot change a user ranked above you")
+        raise errors.PermissionDenied("only an owner may grant the admin or owner role")
+    if target_role is not None and not may_manage(actor_role, target_role):
+        raise errors.PermissionDenied("only an owner may change a user of your rank or above")
 
 
-def role_rank_above(role: str, than: str) -> bool:
-    return role_rank(role) > role_rank(than)
+def check_may_manage(actor_role: str, target_role: str, action: str = "change") -> None:
+    if not may_manage(actor_role, target_role):
+        raise errors.PermissionDenied(f"only an owner may {action} a user of your rank or above")
 
 
 def check_keeps_an_owner(target_role: str, new_role: str | None, active_owners: int) -> None:
     """The last active owner can be neither demoted nor removed (`new_role` None = removal)."""
     if target_role == "owner" and new_role != "owner" and active_owners <= 1:
-        raise RuleViolation("conflict", "the tenant's last owner cannot be demoted or removed")
+        raise errors.Conflict("the tenant's last owner cannot be demoted or removed")
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,6 @@ def plan_after_payment(event_type: str, paid_plan: str | None, current: str) -> 
     """A successful payment moves the tenant to the paid plan; a failed one falls back to basic."""
     if event_type == "payment.succeeded":
         if paid_plan not in PLANS:
-            raise RuleViolation("invalid", f"unknown plan {paid_plan!r}")
+            raise errors.InvalidInput(f"unknown plan {paid_plan!r}")
         return paid_plan
-    return "basic" if current != "basic" else current
+    return PLANS[0]

@@ -1,9 +1,19 @@
-"""Event handlers of the user_management service, keyed by event type.
+"""The event handlers of user_management, built from its container.
 
 Each runs inside the consumer's transaction, scoped to the event's tenant.
 """
 
-from services.user_management.service import on_payment
-from shared.events import Handler
+from __future__ import annotations
 
-HANDLERS: dict[str, Handler] = {"payment.succeeded": on_payment, "payment.failed": on_payment}
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.user_management.bootstrap import Container
+from shared.events.consumer import Handler
+from shared.events.envelope import Event
+
+
+def build_handlers(container: Container) -> dict[str, Handler]:
+    async def on_payment(session: AsyncSession, event: Event) -> None:
+        await container.tenants.on_payment(container.uow.bind(session, event.tenant_id), event)
+
+    return {"payment.succeeded": on_payment, "payment.failed": on_payment}

@@ -7,9 +7,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from services.user_management.domain import has_control_characters
+from services.user_management.service import tokens
+from services.user_management.service.self_service import SessionView
 
 Role = Literal["viewer", "analyst", "manager", "admin", "owner"]
 
@@ -140,6 +150,12 @@ class TokenPair(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
 
+    @classmethod
+    def of(cls, pair: tokens.TokenPair) -> TokenPair:
+        return cls(
+            access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+        )
+
 
 class RegisterResponse(TokenPair):
     user: UserOut
@@ -148,6 +164,16 @@ class RegisterResponse(TokenPair):
 
 class LoginResponse(TokenPair):
     user: UserOut
+
+    @classmethod
+    def of_signed_in(cls, signed_in: tokens.SignedIn) -> LoginResponse:
+        pair = signed_in.tokens
+        return cls(
+            user=UserOut.model_validate(signed_in.user),
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            expires_in=pair.expires_in,
+        )
 
 
 class ServiceTokenResponse(BaseModel):
@@ -165,7 +191,23 @@ class SessionOut(BaseModel):
     user_agent: str | None
     current: bool = False
 
-    model_config = ConfigDict(from_attributes=True)
+    @classmethod
+    def of(cls, view: SessionView) -> SessionOut:
+        s = view.session
+        ip = str(s.ip) if s.ip else None
+        return cls(
+            id=s.id,
+            created_at=s.created_at,
+            last_used_at=s.last_used_at,
+            ip=ip,
+            user_agent=s.user_agent,
+            current=view.current,
+        )
+
+
+class InvitationLinkOut(BaseModel):
+    url: str = Field(description="One-time link to the accept-invite page; earlier links stop working.")
+    expires_at: datetime
 
 
 class UserPage(BaseModel):
@@ -182,6 +224,11 @@ class SecurityEventOut(BaseModel):
     user_agent: str | None
     detail: dict[str, Any]
     created_at: datetime
+
+    @field_validator("ip", mode="before")
+    @classmethod
+    def _address_text(cls, value: Any) -> str | None:
+        return str(value) if value is not None else None
 
     model_config = ConfigDict(from_attributes=True)
 

@@ -13,10 +13,7 @@ class ServiceAccountConfig(BaseModel):
     scopes: list[str]
 
 
-class Settings(DatabaseServiceSettings):
-    service_name = "user_management"
-
-    database_url: AnyUrl = Field(validation_alias="USER_MANAGEMENT_DATABASE_URL")
+class Settings(DatabaseServiceSettings, service="user_management"):
     jwt_private_key_file: Path = Field(validation_alias="JWT_PRIVATE_KEY_FILE")
     jwt_additional_public_key_files: list[Path] = Field(
         [], validation_alias="JWT_ADDITIONAL_PUBLIC_KEY_FILES"
@@ -33,4 +30,3 @@ class Settings(DatabaseServiceSettings):
     invite_ttl_hours: int = Field(72, ge=1, validation_alias="INVITE_TTL_HOURS")
     public_app_url: AnyUrl = Field("http://127.0.0.1:8080", validation_alias="PUBLIC_APP_URL")
     service_accounts: list[ServiceAccountConfig] = Field([], validation_alias="SERVICE_ACCOUNTS")
-    trusted_proxies: list[str] = Field(["127.0.0.1", "::1"], validation_alias="TRUSTED_PROXIES")

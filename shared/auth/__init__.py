@@ -1,16 +1,6 @@
-"""Auth primitives: token verification against JWKS, RBAC, FastAPI dependencies, service tokens."""
+"""Auth: token verification against JWKS (`tokens`), roles and permissions (`permissions`), the
+FastAPI dependencies (`deps`) and service tokens (`service_client`).
 
-from shared.auth.deps import get_principal, require
-from shared.auth.permissions import ROLES, permissions_of
-from shared.auth.tokens import JwksCache, Principal, TokenError, TokenVerifier
-
-__all__ = [
-    "ROLES",
-    "JwksCache",
-    "Principal",
-    "TokenError",
-    "TokenVerifier",
-    "get_principal",
-    "permissions_of",
-    "require",
-]
+Import from the submodules: this package imports nothing itself, so a pure domain module can use
+`shared.auth.permissions` without pulling in FastAPI.
+"""

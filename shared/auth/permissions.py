@@ -1,12 +1,17 @@
-"""Roles and permissions (DESIGN §5): the one definition every service enforces.
+"""Roles, permissions and plans (DESIGN §5, §6): the one definition every service enforces.
 
 Pure data and functions, no framework imports. Each role has its own grants plus every grant of
-the roles below it.
+the roles below it. Some permissions are never granted to a role, only to service accounts.
 """
 
 from __future__ import annotations
 
 ROLES: tuple[str, ...] = ("viewer", "analyst", "manager", "admin", "owner")
+PLANS: tuple[str, ...] = ("basic", "pro", "enterprise")
+DEFAULT_PLAN = "basic"
+
+# Granted only to service accounts: e.g. minting an invitation link, which holds a secret.
+SERVICE_ONLY_PERMISSIONS: frozenset[str] = frozenset({"users:invite"})
 
 _GRANTS: dict[str, frozenset[str]] = {
     "viewer": frozenset(
@@ -50,4 +55,4 @@ def role_rank(role: str) -> int:
 
 
 def is_valid_permission(name: str) -> bool:
-    return name in ALL_PERMISSIONS
+    return name in ALL_PERMISSIONS or name in SERVICE_ONLY_PERMISSIONS

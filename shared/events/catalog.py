@@ -31,6 +31,7 @@ CATALOG: dict[str, EventType] = {
             "user.role_changed",
             "user.deactivated",
             "user.login_failed_locked",
+            "user.password_changed",
         ),
         *_types(
             "campaign_management",

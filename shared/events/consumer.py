@@ -6,7 +6,12 @@ The inbox table (keyed by event id, written in the same transaction as the effec
 redelivery harmless. Messages idle longer than the visibility timeout are reclaimed with
 XAUTOCLAIM; after `max_deliveries` failed handler runs a message goes to `events.dead` with the error
 (database or Redis outages are waited out and not counted against the event).
-Malformed messages (not JSON, not an envelope, unknown type, unsupported version) go there at once.
+Malformed messages (not JSON, not an envelope, unknown type, unsupported version) go there at once,
+and so does an event from the wrong producer: a type is trusted only with the producer the catalog
+names, read from that producer's own stream (each service's Redis user may append only to its own).
+
+Three Redis clients, which may be one: `redis` reads and acks, `publisher` appends dead letters,
+`state` keeps the failure counts under the service's own key prefix.
 """
 
 from __future__ import annotations
@@ -69,8 +74,9 @@ class Delivery:
         return f"{self.stream}:{self.message_id}"
 
 
-def parse_event(raw: bytes | None) -> Event:
-    """Validate a stream message against the envelope and the catalog, or raise `Malformed`."""
+def parse_event(raw: bytes | None, stream: str | None = None) -> Event:
+    """Validate a stream message against the envelope and the catalog, or raise `Malformed`.
+    With `stream`, the event must also come from its rightful producer's own stream."""
     if raw is None:
         raise Malformed("malformed", "message has no 'event' field")
     try:
@@ -84,6 +90,14 @@ def parse_event(raw: bytes | None) -> Event:
         raise Malformed("unknown_type", f"unknown event type {event.type!r}")
     if event.version not in known.versions:
         raise Malformed("unsupported_version", f"{event.type} version {event.version} is not supported")
+    if event.producer != known.producer:
+        raise Malformed(
+            "untrusted_producer", f"{event.type} comes from {known.producer}, not {event.producer!r}"
+        )
+    if stream is not None and stream != stream_of(known.producer):
+        raise Malformed(
+            "untrusted_producer", f"{event.type} read from {stream}, not {stream_of(known.producer)}"
+        )
     return event
 
 
@@ -107,6 +121,8 @@ class EventConsumer:
         service: str,
         schema: str | None,
         handlers: dict[str, Handler] | dict[str, RedisHandler],
+        publisher: Redis | None = None,
+        state: Redis | None = None,
         consumer_name: str | None = None,
         batch_size: int = 200,
         visibility_timeout_ms: int = 30_000,
@@ -116,6 +132,8 @@ class EventConsumer:
         if unknown:
             raise ValueError(f"handlers for types not in the catalog: {sorted(unknown)}")
         self.redis = redis
+        self.publisher = publisher or redis
+        self.state = state or redis
         self.sessions = sessions
         self.service = service
         self.group = service
@@ -126,8 +144,8 @@ class EventConsumer:
         self.max_deliveries = max_deliveries
         self.streams = sorted({stream_of(producer_of(t)) for t in handlers})
         self.block_ms = max(10, min(1000, visibility_timeout_ms // 2))
-        self._errors_key = f"events.errors.{self.group}"
-        self._failures_key = f"events.failures.{self.group}"
+        self._errors_key = f"{service}:events:errors"
+        self._failures_key = f"{service}:events:failures"
         self.redelivery_cap = max_deliveries * 4
         self._inbox_sql = text(
             f"insert into {schema}.inbox (event_id, event_type) "
@@ -237,7 +255,7 @@ class EventConsumer:
         for mid, fields in messages:
             delivery = Delivery(stream, mid, fields.get(b"event"), counts.get(mid, 2))
             if delivery.deliveries > self.redelivery_cap:
-                error = await self.redis.hget(self._errors_key, delivery.key)
+                error = await self.state.hget(self._errors_key, delivery.key)
                 reason = _text(error) if error else "consumer crashed or timed out on every delivery"
                 await self._dead(
                     delivery, "redelivery_cap", f"delivered {delivery.deliveries} times: {reason}"
@@ -251,7 +269,7 @@ class EventConsumer:
         to_ack: list[Delivery] = []
         for delivery in deliveries:
             try:
-                delivery.event = parse_event(delivery.raw)
+                delivery.event = parse_event(delivery.raw, delivery.stream)
             except Malformed as error:
                 await self._dead(delivery, error.reason, str(error))
                 continue
@@ -333,11 +351,10 @@ class EventConsumer:
         pipe = self.redis.pipeline(transaction=False)
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.group, *ids)
+        await pipe.execute()
         retried = [d.key for d in deliveries if d.deliveries > 1]
         if retried:
-            pipe.hdel(self._errors_key, *retried)
-            pipe.hdel(self._failures_key, *retried)
-        await pipe.execute()
+            await self._forget(*retried)
         for delivery in deliveries:
             if delivery.event is not None and delivery.event.type in self.handlers:
                 EVENTS_HANDLED.labels(self.service, delivery.event.type).inc()
@@ -346,7 +363,7 @@ class EventConsumer:
         event_type = delivery.event.type if delivery.event else "?"
         EVENTS_FAILED.labels(self.service, event_type).inc()
         message = f"{type(error).__name__}: {error}"[:2000]
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.state.pipeline(transaction=True)
         pipe.hincrby(self._failures_key, delivery.key, 1)
         pipe.hset(self._errors_key, delivery.key, message)
         failures = int((await pipe.execute())[0])
@@ -368,10 +385,15 @@ class EventConsumer:
             "deliveries": str(max(delivery.deliveries, failures)),
             "dead_at": datetime.now(UTC).isoformat(),
         }
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(DEAD_LETTER_STREAM, entry, maxlen=DEAD_STREAM_MAXLEN, approximate=True)
-        pipe.xack(delivery.stream, self.group, delivery.message_id)
-        pipe.hdel(self._errors_key, delivery.key)
-        pipe.hdel(self._failures_key, delivery.key)
-        await pipe.execute()
+        # Appended before the ack, by the user that may append: a crash in between dead-letters
+        # the message twice at worst, never loses it.
+        await self.publisher.xadd(DEAD_LETTER_STREAM, entry, maxlen=DEAD_STREAM_MAXLEN, approximate=True)
+        await self.redis.xack(delivery.stream, self.group, delivery.message_id)
+        await self._forget(delivery.key)
         EVENTS_DEAD.labels(self.service, reason).inc()
+
+    async def _forget(self, *keys: str) -> None:
+        pipe = self.state.pipeline(transaction=False)
+        pipe.hdel(self._errors_key, *keys)
+        pipe.hdel(self._failures_key, *keys)
+        await pipe.execute()

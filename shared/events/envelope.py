@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,3 +40,13 @@ class Event(BaseModel):
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
         return cls.model_validate_json(raw)
+
+
+class EventData(BaseModel):
+    """The typed `data` of one event type. Each service declares what it emits in its
+    `events.py` as subclasses, and the outbox takes these, so a payload cannot drift from its type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.catalog import CATALOG
-from shared.events.envelope import Event
+from shared.events.envelope import Event, EventData
 
 
 class Outbox:
@@ -39,15 +39,9 @@ class Outbox:
             data=data,
         )
 
-    async def add(
-        self,
-        session: AsyncSession,
-        event_type: str,
-        data: dict[str, Any],
-        tenant_id: UUID | str | None,
-        version: int = 1,
-    ) -> Event:
-        event = self.build(event_type, data, tenant_id, version)
+    async def add(self, session: AsyncSession, payload: EventData, tenant_id: UUID | str | None) -> Event:
+        """Write one event of `payload`'s type in the session's open transaction."""
+        event = self.build(payload.event_type, payload.model_dump(mode="json"), tenant_id, payload.version)
         await self.add_event(session, event)
         return event
 

@@ -14,9 +14,10 @@ import pytest
 import redis
 
 from devstack.embedded import free_port
-from tests.api_gateway.helpers import Account, GatewayProcess, gateway_env, register, running_gateways
+from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways
 from tests.api_gateway.upstream import FakeUpstream
-from tests.conftest import Stack
+from tests.support.kit import Account, register_owner
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,7 @@ def dead_url() -> str:
 def gateway(
     stack: Stack, user_service: str, upstream: FakeUpstream, dead_url: str
 ) -> Iterator[GatewayProcess]:
-    env = gateway_env(stack.env, upstream.url, dead_url)
+    env = gateway_env(stack, upstream.url, dead_url)
     with running_gateways((env, stack.workdir / "logs" / "gateway-default")) as (started,):
         yield started
 
@@ -53,7 +54,7 @@ def http() -> Iterator[httpx.Client]:
 @pytest.fixture
 def account(user_service: str) -> Account:
     """A fresh tenant owner (plan basic), registered directly at user_management."""
-    return register(user_service)
+    return register_owner(user_service)
 
 
 @pytest.fixture(scope="session")

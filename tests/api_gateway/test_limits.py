@@ -9,17 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api_gateway.helpers import (
-    Account,
-    GatewayProcess,
-    assert_problem,
-    gateway_env,
-    register,
-    running_gateways,
-    unique_path,
-)
+from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways, unique_path
 from tests.api_gateway.upstream import FakeUpstream
-from tests.conftest import Stack
+from tests.support.kit import Account, assert_problem, register_owner
+from tests.support.stack import Stack
 
 LIMITED_ROUTE = "/api/v1/campaigns/echo/route-limited"
 
@@ -31,12 +24,12 @@ def pair(
     """Two gateways, basic plan 5/hour, public auth 4/hour per IP; they trust 127.0.0.1 as a
     proxy, so each test picks its own client address with X-Forwarded-For."""
     env = gateway_env(
-        stack.env,
+        stack,
         upstream.url,
         dead_url,
         PLAN_RATE_LIMITS=json.dumps({"basic": "5/3600", "pro": "50/3600", "enterprise": "500/3600"}),
         AUTH_IP_RATE_LIMIT="4/3600",
-        GATEWAY_TRUSTED_PROXIES='["127.0.0.1"]',
+        TRUSTED_PROXIES='["127.0.0.1"]',
         ROUTE_RATE_LIMITS=json.dumps({f"GET {LIMITED_ROUTE}": "2/3600"}),
         CORS_ORIGINS='["https://app.acme.io"]',
     )
@@ -48,7 +41,7 @@ def pair(
 def test_tenant_gets_exactly_its_plan_limit_across_both_gateways(
     pair: list[GatewayProcess], http: httpx.Client, user_service: str, upstream: FakeUpstream
 ) -> None:
-    account: Account = register(user_service)
+    account: Account = register_owner(user_service)
     path = unique_path()
     remaining = []
     for i in range(5):
@@ -66,14 +59,14 @@ def test_tenant_gets_exactly_its_plan_limit_across_both_gateways(
     assert_problem(http.get(f"{pair[0].url}{path}", headers=account.auth), 429)
     assert upstream.hits(path) == 5
 
-    other = register(user_service)  # another tenant has its own bucket
+    other = register_owner(user_service)  # another tenant has its own bucket
     assert http.get(f"{pair[0].url}{path}", headers=other.auth).status_code == 200
 
 
 def test_public_auth_route_is_limited_per_client_ip(
     pair: list[GatewayProcess], http: httpx.Client, user_service: str
 ) -> None:
-    account = register(user_service)
+    account = register_owner(user_service)
     ip, other_ip = "203.0.113.10", "203.0.113.11"  # this session's Redis is fresh
     wrong = {"email": account.email, "password": "Not-The-Password-1"}
     for i in range(4):
@@ -98,14 +91,14 @@ def test_public_auth_route_is_limited_per_client_ip(
 def test_a_configured_route_limit_applies_per_tenant_before_the_plan_limit(
     pair: list[GatewayProcess], http: httpx.Client, user_service: str, upstream: FakeUpstream
 ) -> None:
-    account = register(user_service)
+    account = register_owner(user_service)
     for i in range(2):
         assert http.get(f"{pair[i % 2].url}{LIMITED_ROUTE}", headers=account.auth).status_code == 200
     refused = http.get(f"{pair[0].url}{LIMITED_ROUTE}", headers=account.auth)
     assert_problem(refused, 429)
     assert refused.headers["ratelimit-limit"] == "2"
     assert http.get(f"{pair[1].url}{unique_path()}", headers=account.auth).status_code == 200
-    other = register(user_service)
+    other = register_owner(user_service)
     assert http.get(f"{pair[1].url}{LIMITED_ROUTE}", headers=other.auth).status_code == 200
 
 

@@ -11,16 +11,10 @@ import httpx
 import pytest
 
 from devstack.embedded import EmbeddedRedis, free_port
-from tests.api_gateway.helpers import (
-    Account,
-    GatewayProcess,
-    gateway_env,
-    metric_value,
-    running_gateways,
-    unique_path,
-)
+from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways, unique_path
 from tests.api_gateway.upstream import FakeUpstream
-from tests.conftest import Stack
+from tests.support.kit import Account, metric_value
+from tests.support.stack import Stack
 
 UNAVAILABLE = "gateway_rate_limit_unavailable_total"
 
@@ -44,7 +38,7 @@ def isolated(
     own_redis = EmbeddedRedis(folder / "redis", free_port(), durable=False)
     own_redis.start()
     try:
-        env = gateway_env(stack.env, upstream.url, dead_url, REDIS_URL=own_redis.url)
+        env = gateway_env(stack, upstream.url, dead_url, REDIS_URL=own_redis.url)
         with running_gateways((env, stack.workdir / "logs" / "gateway-redis-down")) as (gateway,):
             yield Isolated(gateway, own_redis)
     finally:
@@ -59,7 +53,7 @@ def test_requests_pass_and_are_counted_while_redis_is_down(
     limited = http.get(f"{url}{path}", headers=account.auth)
     assert limited.status_code == 200
     assert limited.headers["ratelimit-limit"] == "100000"
-    before = metric_value(http.get(f"{url}/metrics").text, UNAVAILABLE)
+    before = metric_value(http.get(f"{url}/metrics", headers=isolated.gateway.operator).text, UNAVAILABLE)
 
     isolated.redis.stop()
     for _ in range(3):
@@ -68,7 +62,7 @@ def test_requests_pass_and_are_counted_while_redis_is_down(
         assert "ratelimit-limit" not in response.headers  # nothing was checked, nothing to report
     assert upstream.hits(path) == 4
 
-    after = metric_value(http.get(f"{url}/metrics").text, UNAVAILABLE)
+    after = metric_value(http.get(f"{url}/metrics", headers=isolated.gateway.operator).text, UNAVAILABLE)
     assert after >= before + 3, (before, after)
 
     # Edge authentication does not depend on Redis: a bad token is still refused.

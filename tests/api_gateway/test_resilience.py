@@ -12,14 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.api_gateway.helpers import Account, GatewayProcess, assert_problem, eventually, unique_path
+from tests.api_gateway.helpers import GatewayProcess, unique_path
 from tests.api_gateway.upstream import BIG_SHA256, BIG_SIZE, PREFIX, FakeUpstream
+from tests.support.kit import Account, assert_problem, eventually
 
 MAX_BODY = 65536
 
 
 def _breaker(http: httpx.Client, gateway: GatewayProcess) -> str:
-    health = http.get(f"{gateway.url}/health/services")
+    health = http.get(f"{gateway.url}/health/services", headers=gateway.operator)
     assert health.status_code == 200
     return health.json()["services"]["campaign_management"]["breaker"]
 
@@ -159,7 +160,7 @@ async def test_chunked_body_over_the_limit_is_refused_with_413(
                 f"{gateway.url}{path}", headers=account.auth, content=chunks(MAX_BODY * 2)
             )
             assert_problem(again, 413)
-        health = (await client.get(f"{gateway.url}/health/services")).json()
+        health = (await client.get(f"{gateway.url}/health/services", headers=gateway.operator)).json()
         assert health["services"]["campaign_management"]["breaker"] == "closed"
 
         small = await client.post(f"{gateway.url}{path}", headers=account.auth, content=chunks(MAX_BODY // 2))

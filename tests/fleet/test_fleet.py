@@ -21,8 +21,9 @@ import psutil
 import pytest
 
 from devstack.embedded import free_port, port_open
-from shared.fleet import REPO_ROOT, SERVICES
-from tests.conftest import Stack
+from shared.fleet import BY_NAME, REPO_ROOT, SERVICES, spec
+from tests.support.kit import eventually
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.fleet
 
@@ -85,7 +86,9 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
         banner = _read_until(first, "Press Ctrl-C", timeout=120)
         children = psutil.Process(first.pid).children(recursive=True)
         assert len(children) >= 7
-        with httpx.Client(timeout=5) as http:
+        env_file = _sourced(devdata / "stack.env")
+        operator = {"Authorization": f"Bearer {env_file['GATEWAY_OPERATOR_TOKEN']}"}
+        with httpx.Client(timeout=5, headers=operator) as http:
             for spec in SERVICES:
                 base = f"http://127.0.0.1:{spec.port + offset}"
                 assert base in banner
@@ -97,10 +100,13 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
                 docs = http.get(f"{base}/docs")
                 assert docs.status_code == 200 and "swagger-ui" in docs.text
                 assert http.get(f"{base}/openapi.json").json()["info"]["title"].startswith("BizOSaaS")
-        env_file = (devdata / "stack.env").read_text()
-        assert "REDIS_URL=redis://127.0.0.1:" in env_file and "DATABASE_URL=postgresql://" in env_file
+        assert env_file["REDIS_URL"].startswith("redis://:") and env_file["DATABASE_URL"].startswith(
+            "postgresql://"
+        )
         assert _processes_using(devdata / "postgres") and port_open(redis_port)
         assert (devdata / "keys" / "jwt-signing.pem").exists()
+        _assert_least_privilege(first.pid)
+        _assert_a_killed_service_comes_back_alone(first, offset)
 
         second = _devstack(devdata, offset, redis_port)
         out, _ = second.communicate(timeout=60)
@@ -126,6 +132,64 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
             for proc in leftovers:
                 if proc.is_running():
                     proc.kill()
+
+
+def _sourced(path: Path) -> dict[str, str]:
+    """The file as a shell sees it after `source` (it must be safe to source)."""
+    script = f"set -a; source {path}; env -0"
+    out = subprocess.run(["bash", "-c", script], env={}, capture_output=True, check=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def _service_processes(devstack_pid: int) -> dict[str, psutil.Process]:
+    found = {}
+    for child in psutil.Process(devstack_pid).children(recursive=True):
+        cmdline = " ".join(child.cmdline())
+        for service in SERVICES:
+            if service.app_path in cmdline:
+                found[service.name] = child
+    assert set(found) == {spec.name for spec in SERVICES}, found
+    return found
+
+
+def _assert_least_privilege(devstack_pid: int) -> None:
+    """DESIGN §9: each process holds its own secrets only; the owner URL and the signing key go
+    nowhere but the migrate step and user_management."""
+    for name, proc in _service_processes(devstack_pid).items():
+        env = proc.environ()
+        own = spec(name)
+        assert "DATABASE_URL" not in env, name
+        db_urls = {key for key in env if key.endswith("_DATABASE_URL")}
+        assert db_urls == ({own.database_url_env} if own.schema else set()), (name, db_urls)
+        secrets = {key for key in env if key.endswith("_CLIENT_SECRET")}
+        assert secrets <= {own.client_secret_env}, (name, secrets)
+        assert ("JWT_PRIVATE_KEY_FILE" in env) == (name == "user_management"), name
+        assert ("SERVICE_ACCOUNTS" in env) == (name == "user_management"), name
+        assert env["REDIS_URL"].startswith(f"redis://svc_{name}:"), name
+        assert env["EVENTS_PUBLISHER_REDIS_URL"].startswith(f"redis://svc_{name}_publisher:"), name
+        peers = {key for key in env if key.endswith("_URL") and key.removesuffix("_URL").lower() in BY_NAME}
+        assert peers == {spec(peer).url_env for peer in own.calls}, (name, peers)
+
+
+def _assert_a_killed_service_comes_back_alone(devstack: subprocess.Popen[bytes], offset: int) -> None:
+    """SIGKILL one service: the launcher restarts it and it is ready again; nobody else restarted."""
+    before = {name: proc.pid for name, proc in _service_processes(devstack.pid).items()}
+    os.kill(before["analytics"], signal.SIGKILL)
+    _read_until(devstack, "analytics restarted", timeout=30)
+    base = f"http://127.0.0.1:{spec('analytics').port + offset}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    eventually(ready, timeout=60)
+    after = {name: proc.pid for name, proc in _service_processes(devstack.pid).items()}
+    assert after["analytics"] != before["analytics"]
+    assert {k: v for k, v in after.items() if k != "analytics"} == {
+        k: v for k, v in before.items() if k != "analytics"
+    }
 
 
 def test_a_service_missing_a_setting_exits_with_one_line(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from services.analytics.settings import Settings as AnalyticsSettings
 from shared.app import create_service_app
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 router = APIRouter(prefix="/api/v1/probe")
 

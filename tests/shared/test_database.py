@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.database import create_engine, create_session_factory, tenant_transaction
 from shared.fleet import WITH_DATABASE
 from shared.migrations import head_revision, migrate
-from tests.conftest import Stack
 from tests.support.evtest import EVTEST
+from tests.support.stack import Stack
 
 TENANT_A = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000001")
 TENANT_B = uuid.UUID("bbbbbbbb-0000-4000-8000-000000000002")

@@ -24,8 +24,17 @@ from shared.events.envelope import Event
 from shared.events.relay import OutboxRelay
 from shared.fleet import REPO_ROOT
 from shared.redis import create_redis
-from tests.conftest import Stack
-from tests.support.evtest import EVENT_TYPE, EVTEST, OUTBOX, PRODUCER, STREAM, make_event, recording_handler
+from tests.support.evtest import (
+    EVENT_TYPE,
+    EVTEST,
+    OUTBOX,
+    PRODUCER,
+    STREAM,
+    Noted,
+    make_event,
+    recording_handler,
+)
+from tests.support.stack import Stack
 
 TENANT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 
@@ -82,7 +91,7 @@ async def test_event_in_rolled_back_transaction_is_never_published(
     sessions = create_session_factory(evtest_engine)
     with pytest.raises(RuntimeError):
         async with tenant_transaction(sessions, TENANT) as session:
-            await OUTBOX.add(session, EVENT_TYPE, {"note": "doomed"}, TENANT)
+            await OUTBOX.add(session, Noted(note="doomed"), TENANT)
             raise RuntimeError("business rule failed after the event was written")
     assert await relay_for(evtest_engine, redis).drain() == 0
     assert await redis.xlen(STREAM) == 0
@@ -248,7 +257,7 @@ def _start_worker(stack: Stack, name: str, delay: float, batch: int = 50) -> sub
     env = {
         **os.environ,
         "EVTEST_DATABASE_URL": stack.runtime_url(EVTEST.name),
-        "REDIS_URL": stack.redis_url,
+        "REDIS_URL": stack.scratch_redis_url,
         "PYTHONPATH": str(REPO_ROOT),
     }
     proc = subprocess.Popen(

@@ -13,13 +13,11 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events.envelope import Event
+from shared.events.envelope import Event, EventData
 from shared.events.outbox import Outbox
 from shared.fleet import ServiceSpec
 
-EVTEST = ServiceSpec(
-    "evtest", 0, "evtest", "svc_evtest", migrations_path=Path(__file__).parent / "evtest_migrations"
-)
+EVTEST = ServiceSpec("evtest", 0, "evtest", migrations_path=Path(__file__).parent / "evtest_migrations")
 PRODUCER = "campaign_management"
 EVENT_TYPE = "campaign.created"
 STREAM = "events.campaign_management"
@@ -47,6 +45,13 @@ def recording_handler(consumer: str, delay: float = 0.0):  # type: ignore[no-unt
         )
 
     return handle
+
+
+class Noted(EventData):
+    """The evtest payload: a `campaign.created` carrying only a note."""
+
+    event_type = EVENT_TYPE
+    note: str = ""
 
 
 def make_event(tenant_id: UUID, note: str = "") -> Event:

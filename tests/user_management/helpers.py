@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
@@ -138,3 +139,28 @@ async def wait_for_event(
         if time.monotonic() > deadline:
             raise AssertionError(f"no {event_type} event matching the condition in {stream} after {timeout}s")
         await asyncio.sleep(0.1)
+
+
+async def service_token(api: httpx.AsyncClient, stack: Any, service: str, scope: str | None = None) -> str:
+    """A service token of `service`'s own account (its secret from its own environment)."""
+    secret = stack.env(service)[f"{service.upper()}_CLIENT_SECRET"]
+    form = {"grant_type": "client_credentials", "client_id": service, "client_secret": secret}
+    if scope:
+        form["scope"] = scope
+    response = await api.post("/api/v1/auth/service-token", data=form)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def mint_invitation(api: httpx.AsyncClient, stack: Any, tenant_id: str, user_id: str) -> str:
+    """What notification does to send an invitation email: mint a fresh one-time link."""
+    token = await service_token(api, stack, "notification", "users:invite")
+    response = await api.post(
+        f"/api/v1/users/{user_id}/invitation-link", headers={**bearer(token), "X-Tenant-ID": tenant_id}
+    )
+    assert response.status_code == 200, response.text
+    url = urlsplit(response.json()["url"])
+    assert url.path.endswith("/accept-invite")
+    (invite,) = parse_qs(url.query)["token"]
+    assert invite.startswith("inv_")
+    return invite

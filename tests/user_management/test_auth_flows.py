@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
 from redis.asyncio import Redis
 
-from shared.redis import create_redis
-from tests.conftest import Stack
+from tests.support.kit import assert_problem
+from tests.support.stack import Stack
 from tests.user_management.helpers import (
     EVENTS_STREAM,
     Registered,
     bearer,
     claims_of,
     login,
+    mint_invitation,
     register_tenant,
     security_log,
     stream_events,
@@ -34,8 +33,6 @@ from tests.user_management.helpers import (
     unique_email,
     wait_for_event,
 )
-
-PROBLEM_JSON = "application/problem+json"
 
 # Every password and token the tests of this module handle; the leak test scans for all of them.
 HANDLED_SECRETS: set[str] = set()
@@ -66,16 +63,6 @@ async def sign_in(api: httpx.AsyncClient, email: str, password: str, **headers: 
     return response.json()
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Errors are RFC 9457 problem documents, with the status repeated in the body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert body["status"] == status
-    assert body["detail"]
-    return body
-
-
 async def refresh(api: httpx.AsyncClient, token: str) -> httpx.Response:
     response = await api.post("/api/v1/auth/refresh", json={"refresh_token": token})
     if response.status_code == 200:
@@ -88,11 +75,9 @@ def kinds(log: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture
-async def events(stack: Stack) -> AsyncIterator[Redis]:
-    """A Redis client that only reads (the `redis` fixture would flush the stream)."""
-    client = create_redis(stack.redis_url)
-    yield client
-    await client.aclose()
+async def events(fleet_redis: Redis) -> Redis:
+    """The Redis the service publishes to (read only: never flushed)."""
+    return fleet_redis
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -507,7 +492,7 @@ async def test_cannot_revoke_another_users_session(api: httpx.AsyncClient) -> No
 # --- invitations -----------------------------------------------------------------------------
 
 
-async def test_invitation_flow(api: httpx.AsyncClient, events: Redis) -> None:
+async def test_invitation_flow(api: httpx.AsyncClient, events: Redis, stack: Stack) -> None:
     """A user added without a password is invited by email and becomes active only by accepting."""
     owner = await register(api)
     email = unique_email("invitee", "globex.io")
@@ -529,10 +514,17 @@ async def test_invitation_flow(api: httpx.AsyncClient, events: Redis) -> None:
     assert event["data"]["email"] == email
     assert event["data"]["role"] == "analyst"
     assert event["data"]["expires_at"]
-    url = urlsplit(event["data"]["invite_url"])
-    assert url.path.endswith("/accept-invite")
-    (token,) = parse_qs(url.query)["token"]
-    assert token.startswith("inv_")
+    assert "inv_" not in str(event) and "token" not in str(event["data"])  # no secret in an event
+
+    # notification mints the link on request with its service token; a newer link voids the older.
+    first = await mint_invitation(api, stack, owner.tenant_id, invited["id"])
+    token = await mint_invitation(api, stack, owner.tenant_id, invited["id"])
+    remember(first, token)
+    assert first != token
+    voided = await api.post(
+        "/api/v1/auth/accept-invite", json={"token": first, "password": strong_password()}
+    )
+    assert_problem(voided, 400)
 
     password = strong_password()
     remember(password)
@@ -581,7 +573,7 @@ async def test_invalid_invitation_tokens_are_refused(api: httpx.AsyncClient) -> 
 async def test_service_account_client_credentials(api: httpx.AsyncClient, stack: Stack) -> None:
     """Services authenticate with client credentials and get only the scopes they were granted,
     on a token that belongs to no tenant and cannot act as a user."""
-    secret = stack.env["NOTIFICATION_CLIENT_SECRET"]
+    secret = stack.env("notification")["NOTIFICATION_CLIENT_SECRET"]
     form = {"grant_type": "client_credentials", "client_id": "notification", "client_secret": secret}
 
     granted = await api.post("/api/v1/auth/service-token", data=form)
@@ -589,12 +581,12 @@ async def test_service_account_client_credentials(api: httpx.AsyncClient, stack:
     body = granted.json()
     remember(body["access_token"])
     assert body["token_type"] == "bearer"
-    assert body["scope"] == "users:read"
+    assert body["scope"] == "users:read users:invite"
     assert 30 <= body["expires_in"] <= 3600
     claims = claims_of(body["access_token"])
     assert claims["typ"] == "service"
     assert claims["sub"] == "notification"
-    assert claims["scope"] == "users:read"
+    assert claims["scope"] == "users:read users:invite"
     assert "tid" not in claims
     assert "role" not in claims
     assert jwt.get_unverified_header(body["access_token"])["kid"]
@@ -639,7 +631,7 @@ async def test_no_secret_reaches_the_event_stream_or_the_log(
     rotated = await refresh(api, signed_in["refresh_token"])
     assert rotated.status_code == 200
     await api.post("/api/v1/auth/logout", json={"refresh_token": rotated.json()["refresh_token"]})
-    remember(stack.env["NOTIFICATION_CLIENT_SECRET"])
+    remember(stack.env("notification")["NOTIFICATION_CLIENT_SECRET"])
 
     # The relay publishes in commit order: once this tenant is out, everything before it is too.
     barrier = await register(api)
@@ -657,7 +649,7 @@ async def test_no_secret_reaches_the_event_stream_or_the_log(
         leaked = [s[:8] + "…" for s in secrets_used if s in text]
         assert not leaked, f"stream entry {entry_id!r} contains secrets {leaked}"
 
-    log_path = stack.workdir / "logs" / "user_management.log"
+    log_path = stack.workdir / "logs" / "user_management" / "user_management.log"
     log = log_path.read_text(errors="replace")
     assert log.strip(), "the service log is empty: nothing was checked"
     assert "argon2" not in log.lower()

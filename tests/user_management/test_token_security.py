@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwt as jose_jwt
 from jwt.algorithms import RSAAlgorithm
 
-from tests.conftest import Stack
+from tests.support.stack import Stack
 
 ISSUER = "bizosaas"
 AUDIENCE = "bizosaas-api"
@@ -96,7 +96,7 @@ def jwks(user_service: str) -> dict[str, Any]:
 def signing_key(stack: Stack) -> rsa.RSAPrivateKey:
     """The private key the service signs with: only its holder can mint tokens that pass the signature."""
     key = serialization.load_pem_private_key(
-        Path(stack.env["JWT_PRIVATE_KEY_FILE"]).read_bytes(), password=None
+        Path(stack.env("user_management")["JWT_PRIVATE_KEY_FILE"]).read_bytes(), password=None
     )
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
@@ -400,7 +400,7 @@ async def test_an_issued_service_token_is_forbidden_on_user_routes(
     api: httpx.AsyncClient, stack: Stack, owner: dict[str, Any]
 ) -> None:
     """The same with a service token the service itself issued by client credentials."""
-    account = json.loads(stack.env["SERVICE_ACCOUNTS"])[0]
+    account = json.loads(stack.env("user_management")["SERVICE_ACCOUNTS"])[0]
     issued = await api.post(
         "/api/v1/auth/service-token",
         data={

@@ -24,7 +24,7 @@ from redis.exceptions import ResponseError
 from shared.events.envelope import Event
 from shared.events.outbox import Outbox
 from shared.redis import create_redis
-from tests.conftest import Stack
+from tests.support.stack import Stack
 from tests.user_management.helpers import (
     Registered,
     bearer,

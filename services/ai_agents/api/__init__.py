@@ -1,0 +1,5 @@
+"""HTTP routes of ai_agents: parse, authorize, call a use case, shape the answer."""
+
+from fastapi import APIRouter
+
+ROUTERS: tuple[APIRouter, ...] = ()

@@ -1,0 +1,57 @@
+"""Unit of work: one tenant-scoped transaction with the service's repository and its outbox.
+
+A use case writes `async with self.uow(tenant_id) as work:` and gets the repository bound to that
+transaction (`work.repo`) and `work.emit(payload)`, which writes the event to the outbox in the
+same transaction: the state change and its event commit or roll back together (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.database import SessionFactory, set_tenant, tenant_transaction
+from shared.events.envelope import Event, EventData
+from shared.events.outbox import Outbox
+
+RepoT = TypeVar("RepoT")
+
+
+@dataclass
+class Work(Generic[RepoT]):
+    session: AsyncSession
+    repo: RepoT
+    outbox: Outbox
+    tenant_id: UUID | None
+
+    async def emit(self, payload: EventData, tenant_id: UUID | None = None) -> Event:
+        return await self.outbox.add(self.session, payload, tenant_id or self.tenant_id)
+
+    async def scope_to(self, tenant_id: UUID | None) -> None:
+        """Move the rest of this transaction to another tenant (event handlers that learn it late)."""
+        await set_tenant(self.session, tenant_id)
+        self.tenant_id = tenant_id
+
+
+class UnitOfWork(Generic[RepoT]):
+    def __init__(
+        self, sessions: SessionFactory, outbox: Outbox, repository: Callable[[AsyncSession], RepoT]
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.repository = repository
+
+    @asynccontextmanager
+    async def __call__(self, tenant_id: UUID | None) -> AsyncIterator[Work[RepoT]]:
+        """A transaction scoped to `tenant_id` (None: no tenant, row level security shows nothing)."""
+        async with tenant_transaction(self.sessions, tenant_id) as session:
+            yield Work(session, self.repository(session), self.outbox, tenant_id)
+
+    def bind(self, session: AsyncSession, tenant_id: UUID | None) -> Work[RepoT]:
+        """The same, inside a transaction someone else opened (an event handler's)."""
+        return Work(session, self.repository(session), self.outbox, tenant_id)

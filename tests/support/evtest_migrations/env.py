@@ -1,3 +1,0 @@
-from shared.alembic_env import run_migrations
-
-run_migrations()
