@@ -9,4 +9,5 @@ bootstrap_venv
 export CREWAI_DISABLE_TELEMETRY=true OTEL_SDK_DISABLED=true CREWAI_TRACING_ENABLED=false
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache  # the layering rules of DESIGN §2 (pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

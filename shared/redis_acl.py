@@ -50,7 +50,11 @@ def users_of(spec: ServiceSpec) -> tuple[RedisUser, ...]:
             (f"~{spec.stream}", f"~{DEAD_LETTER_STREAM}", "resetchannels", "+ping", "+xadd"),
             "EVENTS_PUBLISHER_REDIS_URL",
         ),
-        RedisUser(f"{base}_consumer", ("~events.*", "resetchannels", *CONSUMER_COMMANDS), "EVENTS_CONSUMER_REDIS_URL"),
+        RedisUser(
+            f"{base}_consumer",
+            ("~events.*", "resetchannels", *CONSUMER_COMMANDS),
+            "EVENTS_CONSUMER_REDIS_URL",
+        ),
     )
 
 
