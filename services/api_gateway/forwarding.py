@@ -294,10 +294,12 @@ def _upstream_headers(scope: Scope, client_ip: str) -> list[tuple[str, str]]:
 
 
 def _public_location(value: bytes, base_url: str) -> bytes:
-    """An upstream's redirect to its own internal address becomes a path on the gateway."""
+    """An upstream's redirect to its own internal address (same scheme, host and port) becomes a
+    path on the gateway; any other location is passed on as it is."""
     text = value.decode("latin-1")
-    if text.startswith(base_url):
-        return (text[len(base_url) :] or "/").encode("latin-1")
+    rest = text[len(base_url) :]
+    if text.startswith(base_url) and (not rest or rest[0] in "/?#"):
+        return (rest if rest.startswith("/") else "/" + rest).encode("latin-1")
     return value
 
 

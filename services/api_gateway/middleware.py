@@ -73,8 +73,8 @@ class OperatorOnlyMiddleware:
 
     def _allowed(self, scope: Scope) -> bool:
         if self.token is not None:
-            given = Headers(scope=scope).get("authorization", "").removeprefix("Bearer ").encode()
-            return hmac.compare_digest(given, self.token)
+            scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token)
         client = scope.get("client")
         try:
             return client is not None and ipaddress.ip_address(client[0]).is_loopback
@@ -91,6 +91,7 @@ class SecurityHeadersMiddleware:
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
     )
+    NAMES = frozenset(name for name, _ in HEADERS)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,7 +103,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                # Replace, not add: an upstream's weaker copy must not sit beside ours.
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self.NAMES]
+                message["headers"] = [*kept, *self.HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from devstack.embedded import free_port
 from devstack.fleet import Fleet
 from shared.fleet import spec
@@ -17,6 +19,13 @@ from tests.support.stack import Stack
 
 DOWN_PEERS = ("ANALYTICS_URL", "INTEGRATION_URL", "NOTIFICATION_URL", "AI_AGENTS_URL")
 GENEROUS_PLANS = {"basic": "100000/3600", "pro": "200000/3600", "enterprise": "300000/3600"}
+# README "Gateway": on every answer, proxied, the gateway's own, and problems alike.
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+}
 
 
 def gateway_env(stack: Stack, upstream_url: str, dead_url: str, **overrides: str) -> dict[str, str]:
@@ -82,3 +91,16 @@ def running_gateways(*configs: tuple[dict[str, str], Path]) -> Iterator[list[Gat
 def unique_path(kind: str = "echo") -> str:
     """A fresh path on the fake, so hit counts of one test are not disturbed by others."""
     return f"/api/v1/campaigns/{kind}/{uuid.uuid4().hex[:12]}"
+
+
+def fresh_address() -> str:
+    """A client address no other test uses (IPv6 documentation range), so its bucket is new."""
+    tag = uuid.uuid4().hex
+    return f"2001:db8::{tag[:4]}:{tag[4:8]}:{tag[8:12]}"
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    """Each security header exactly once, with the gateway's value (a second, different copy
+    would leave the browser to pick one)."""
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get_list(name) == [value], (response.url, name, response.headers)

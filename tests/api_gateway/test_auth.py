@@ -1,5 +1,6 @@
 """Edge authentication: refusals never reach the upstream; public routes need no token; events
-from user_management (deactivation, plan change) take effect at the gateway within seconds."""
+from user_management (deactivation, plan change) take effect at the gateway within seconds; the
+operator endpoints need the operator token (or, without one configured, a loopback client)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from services.api_gateway import keys
+from services.api_gateway.middleware import OPERATOR_PATHS, OperatorOnlyMiddleware
 from shared.events.outbox import Outbox
 from tests.api_gateway.helpers import GatewayProcess, unique_path
 from tests.api_gateway.upstream import FakeUpstream
@@ -199,3 +206,73 @@ def test_plan_change_applies_the_new_limit_at_once(
 
     other = register_owner(user_service)  # another tenant keeps its own plan
     assert http.get(f"{gateway.url}{path}", headers=other.auth).headers["ratelimit-limit"] == "100000"
+
+
+# --- operator endpoints ------------------------------------------------------------------------
+
+
+def test_operator_endpoints_need_the_operator_token(
+    gateway: GatewayProcess, http: httpx.Client, upstream: FakeUpstream, account: Account
+) -> None:
+    """/metrics and /health/services name internal addresses: nothing of them without the token."""
+    wrong = [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": f"Bearer {gateway.operator_token}x"},
+        {"Authorization": f"Bearer {gateway.operator_token[:-1]}"},
+        account.auth,  # a user's access token is not the operator's
+    ]
+    for path in ("/metrics", "/health/services"):
+        for headers in wrong:
+            response = http.get(f"{gateway.url}{path}", headers=headers)
+            assert_problem(response, 401)
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert upstream.url not in response.text and "campaign_management" not in response.text
+        for variant in (f"{path}/", f"{path}?format=json"):
+            sneaky = http.get(f"{gateway.url}{variant}")
+            assert sneaky.status_code != 200 and upstream.url not in sneaky.text, (variant, sneaky.text)
+
+    metrics = http.get(f"{gateway.url}/metrics", headers=gateway.operator)
+    assert metrics.status_code == 200
+    assert "gateway_breaker_state" in metrics.text
+    health = http.get(f"{gateway.url}/health/services", headers=gateway.operator)
+    assert health.status_code == 200
+    assert health.json()["services"]["campaign_management"]["url"] == upstream.url
+
+
+async def _operator_get(
+    app: OperatorOnlyMiddleware, client: str, path: str, **headers: str
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, client=(client, 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+        return await http.get(path, headers=headers)
+
+
+def _inner_app() -> Starlette:
+    async def internals(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("internal addresses")
+
+    return Starlette(routes=[Route(path, internals) for path in (*OPERATOR_PATHS, "/health")])
+
+
+@pytest.mark.parametrize("path", sorted(OPERATOR_PATHS))
+async def test_without_an_operator_token_only_loopback_clients_get_operator_endpoints(path: str) -> None:
+    guarded = OperatorOnlyMiddleware(_inner_app(), token=None)
+    for loopback in ("127.0.0.1", "127.0.0.2", "::1"):
+        allowed = await _operator_get(guarded, loopback, path)
+        assert (allowed.status_code, allowed.text) == (200, "internal addresses"), loopback
+    for remote in ("10.0.0.5", "203.0.113.9", "2001:db8::1", "not-an-address"):
+        refused = await _operator_get(guarded, remote, path)
+        assert_problem(refused, 403)
+        assert "internal addresses" not in refused.text
+    # Only the operator paths are guarded.
+    assert (await _operator_get(guarded, "10.0.0.5", "/health")).status_code == 200
+
+
+@pytest.mark.parametrize("path", sorted(OPERATOR_PATHS))
+async def test_with_an_operator_token_even_loopback_clients_need_it(path: str) -> None:
+    guarded = OperatorOnlyMiddleware(_inner_app(), token="op-secret")
+    assert_problem(await _operator_get(guarded, "127.0.0.1", path), 401)
+    assert_problem(await _operator_get(guarded, "127.0.0.1", path, Authorization="Bearer op-secre"), 401)
+    remote = await _operator_get(guarded, "10.0.0.5", path, Authorization="Bearer op-secret")
+    assert (remote.status_code, remote.text) == (200, "internal addresses")

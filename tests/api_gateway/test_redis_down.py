@@ -1,5 +1,6 @@
 """With its Redis gone, the gateway fails open (the default): authenticated requests still pass,
-and every unchecked limit is counted in `gateway_rate_limit_unavailable_total`."""
+and every unchecked limit is counted in `gateway_rate_limit_unavailable_total`. Once Redis is back,
+limits apply again and the count stops growing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from devstack.embedded import EmbeddedRedis, free_port
 from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways, unique_path
 from tests.api_gateway.upstream import FakeUpstream
-from tests.support.kit import Account, metric_value
+from tests.support.kit import Account, eventually, metric_value
 from tests.support.stack import Stack
 
 UNAVAILABLE = "gateway_rate_limit_unavailable_total"
@@ -45,6 +46,10 @@ def isolated(
         own_redis.stop()
 
 
+def _unavailable(http: httpx.Client, gateway: GatewayProcess) -> float:
+    return metric_value(http.get(f"{gateway.url}/metrics", headers=gateway.operator).text, UNAVAILABLE)
+
+
 def test_requests_pass_and_are_counted_while_redis_is_down(
     isolated: Isolated, http: httpx.Client, account: Account, upstream: FakeUpstream
 ) -> None:
@@ -53,7 +58,7 @@ def test_requests_pass_and_are_counted_while_redis_is_down(
     limited = http.get(f"{url}{path}", headers=account.auth)
     assert limited.status_code == 200
     assert limited.headers["ratelimit-limit"] == "100000"
-    before = metric_value(http.get(f"{url}/metrics", headers=isolated.gateway.operator).text, UNAVAILABLE)
+    before = _unavailable(http, isolated.gateway)
 
     isolated.redis.stop()
     for _ in range(3):
@@ -62,10 +67,29 @@ def test_requests_pass_and_are_counted_while_redis_is_down(
         assert "ratelimit-limit" not in response.headers  # nothing was checked, nothing to report
     assert upstream.hits(path) == 4
 
-    after = metric_value(http.get(f"{url}/metrics", headers=isolated.gateway.operator).text, UNAVAILABLE)
+    after = _unavailable(http, isolated.gateway)
     assert after >= before + 3, (before, after)
 
     # Edge authentication does not depend on Redis: a bad token is still refused.
     assert http.get(f"{url}{path}", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert upstream.hits(path) == 4
     assert http.get(f"{url}/ready").status_code == 503  # readiness does report the outage
+
+    # Redis is back (same port, empty): limits apply again, and nothing more goes uncounted.
+    isolated.redis.start()
+
+    def limited_again() -> httpx.Response | None:
+        response = http.get(f"{url}{path}", headers=account.auth)
+        assert response.status_code == 200, response.text
+        return response if "ratelimit-limit" in response.headers else None
+
+    back = eventually(limited_again, timeout=20, interval=0.2)
+    assert back.headers["ratelimit-limit"] == "100000"
+    assert int(back.headers["ratelimit-remaining"]) == 99999  # a full bucket, less this request
+    settled = _unavailable(http, isolated.gateway)
+    assert settled >= after
+    for _ in range(5):
+        response = http.get(f"{url}{path}", headers=account.auth)
+        assert response.headers["ratelimit-limit"] == "100000"
+    assert _unavailable(http, isolated.gateway) == settled
+    eventually(lambda: http.get(f"{url}/ready").status_code == 200, timeout=20, interval=0.2)

@@ -1,5 +1,5 @@
-"""Resilience on the default gateway against the misbehaving routes of the fake upstream:
-circuit breaker, retries, timeouts, streaming both ways and body limits."""
+"""Resilience against the misbehaving routes of the fake upstream: circuit breaker (on 5xx,
+timeouts and refused connections), retries, timeouts, streaming both ways and body limits."""
 
 from __future__ import annotations
 
@@ -12,17 +12,39 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.api_gateway.helpers import GatewayProcess, unique_path
+from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways, unique_path
 from tests.api_gateway.upstream import BIG_SHA256, BIG_SIZE, PREFIX, FakeUpstream
+from tests.support.fake_http import dead_port
 from tests.support.kit import Account, assert_problem, eventually
+from tests.support.stack import Stack
 
 MAX_BODY = 65536
+LONG_RESET_SECONDS = 60
 
 
-def _breaker(http: httpx.Client, gateway: GatewayProcess) -> str:
+def _breaker(http: httpx.Client, gateway: GatewayProcess, upstream: str = "campaign_management") -> str:
     health = http.get(f"{gateway.url}/health/services", headers=gateway.operator)
     assert health.status_code == 200
-    return health.json()["services"]["campaign_management"]["breaker"]
+    return health.json()["services"][upstream]["breaker"]
+
+
+@pytest.fixture(scope="module")
+def tripping(
+    stack: Stack, user_service: str, upstream: FakeUpstream, dead_url: str
+) -> Iterator[GatewayProcess]:
+    """A gateway whose circuits stay open for a minute once tripped (the default gateway's reopen
+    after one second, too soon to look at an open circuit reliably), with notification on a port
+    that refuses connections."""
+    with dead_port() as refusing:
+        env = gateway_env(
+            stack,
+            upstream.url,
+            dead_url,
+            BREAKER_RESET_SECONDS=str(LONG_RESET_SECONDS),
+            NOTIFICATION_URL=refusing,
+        )
+        with running_gateways((env, stack.workdir / "logs" / "gateway-tripping")) as (gateway,):
+            yield gateway
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +97,48 @@ def test_circuit_opens_after_three_failures_and_recovers(
     assert _breaker(http, gateway) == "closed"
 
 
+def _assert_circuit_open(response: httpx.Response, upstream: str) -> None:
+    body = assert_problem(response, 503, "circuit-open")
+    assert upstream in body["detail"]
+    assert response.headers["retry-after"] == str(LONG_RESET_SECONDS)
+
+
+def test_timeouts_open_the_circuit(
+    tripping: GatewayProcess, http: httpx.Client, account: Account, upstream: FakeUpstream
+) -> None:
+    slow = f"{tripping.url}{PREFIX}/slow"
+    before = upstream.hits(f"{PREFIX}/slow")
+    with ThreadPoolExecutor(3) as pool:  # BREAKER_FAIL_MAX at once, each cut at the deadline
+        answers = list(pool.map(lambda _: http.get(slow, headers=account.auth), range(3)))
+    for response in answers:
+        assert_problem(response, 504, "upstream-timeout")
+    assert upstream.hits(f"{PREFIX}/slow") == before + 3
+
+    _assert_circuit_open(http.get(slow, headers=account.auth), "campaign_management")
+    _assert_circuit_open(
+        http.get(f"{tripping.url}{unique_path()}", headers=account.auth), "campaign_management"
+    )
+    assert upstream.hits(f"{PREFIX}/slow") == before + 3, "an open circuit must not call the upstream"
+    assert _breaker(http, tripping) == "open"
+
+
+def test_refused_connections_open_the_circuit(
+    tripping: GatewayProcess, http: httpx.Client, account: Account
+) -> None:
+    inbox = f"{tripping.url}/api/v1/notifications/inbox"
+    for _ in range(3):  # POSTs: one attempt each, never retried
+        body = assert_problem(http.post(inbox, headers=account.auth, json={}), 502, "bad-gateway")
+        assert "notification" in body["detail"]
+    assert _breaker(http, tripping, "notification") == "open"
+
+    _assert_circuit_open(http.post(inbox, headers=account.auth, json={}), "notification")
+    _assert_circuit_open(http.get(inbox, headers=account.auth), "notification")
+    health = http.get(f"{tripping.url}/health/services", headers=tripping.operator).json()
+    notification = health["services"]["notification"]
+    assert (notification["breaker"], notification["status"]) == ("open", "unreachable")
+    assert health["status"] == "degraded"
+
+
 def test_idempotent_requests_are_retried_others_are_not(
     gateway: GatewayProcess, http: httpx.Client, account: Account, upstream: FakeUpstream
 ) -> None:
@@ -107,20 +171,22 @@ def test_slow_upstream_answers_504(
 
 
 def test_server_sent_events_stream_through(
-    gateway: GatewayProcess, http: httpx.Client, account: Account
+    gateway: GatewayProcess, http: httpx.Client, account: Account, upstream: FakeUpstream
 ) -> None:
-    chunks: list[tuple[float, bytes]] = []
-    with http.stream("GET", f"{gateway.url}{PREFIX}/sse", headers=account.auth) as response:
+    """The fake sends its second event only after the test has received the first, so the first
+    can arrive only if the gateway passes it on at once (buffered, the read would time out)."""
+    key = uuid.uuid4().hex
+    received = b""
+    with http.stream("GET", f"{gateway.url}{PREFIX}/sse/{key}", headers=account.auth) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        for chunk in response.iter_raw():
-            chunks.append((time.monotonic(), chunk))
-        ended = time.monotonic()
-    body = b"".join(chunk for _, chunk in chunks)
-    assert body == b"event: tick\ndata: first\n\nevent: tick\ndata: second\n\n"
-    first_at = chunks[0][0]
-    assert b"first" in chunks[0][1] and b"second" not in chunks[0][1]
-    assert ended - first_at >= 0.5, "the first event must arrive before the upstream finishes"
+        chunks = response.iter_raw()
+        while b"data: first\n\n" not in received:
+            received += next(chunks)
+        assert b"second" not in received
+        upstream.open_gate(key)
+        received += b"".join(chunks)
+    assert received == b"event: tick\ndata: first\n\nevent: tick\ndata: second\n\n"
 
 
 def test_body_over_the_limit_is_refused_with_413(

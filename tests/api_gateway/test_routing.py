@@ -1,4 +1,5 @@
-"""Routing of every prefix, the headers the gateway adds and strips, and the merged docs."""
+"""Routing of every prefix, the headers the gateway adds and strips (security headers, redirects to
+an upstream's internal address), and the merged docs."""
 
 from __future__ import annotations
 
@@ -9,21 +10,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.api_gateway.helpers import GatewayProcess, unique_path
-from tests.api_gateway.upstream import FakeUpstream, echo_of
+from tests.api_gateway.helpers import GatewayProcess, assert_security_headers, unique_path
+from tests.api_gateway.upstream import PREFIX, FakeUpstream, echo_of
 from tests.support.kit import Account, assert_problem, eventually
-
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-}
-
-
-def _assert_security_headers(response: httpx.Response) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        assert response.headers.get(name) == value, (response.url, name, response.headers)
-
 
 # --- routing -----------------------------------------------------------------------------------
 
@@ -115,7 +104,7 @@ def test_prefixes_of_services_that_are_down_answer_502(
     response = http.post(f"{gateway.url}{path}", headers=account.auth, json={})
     body = assert_problem(response, 502)
     assert upstream_name in body["detail"]
-    _assert_security_headers(response)
+    assert_security_headers(response)
 
 
 def test_unknown_route_is_a_404_problem(
@@ -124,7 +113,7 @@ def test_unknown_route_is_a_404_problem(
     for path in ("/api/v1/nope", "/api/v1/campaignsX/1", "/api/v2/campaigns"):
         response = http.get(f"{gateway.url}{path}", headers=account.auth)
         assert_problem(response, 404)
-        _assert_security_headers(response)
+        assert_security_headers(response)
 
 
 # --- headers -----------------------------------------------------------------------------------
@@ -191,11 +180,10 @@ def test_request_id_is_kept_or_created_and_the_same_on_both_sides(
     assert other.headers["x-request-id"] != created[0]
 
 
-def test_security_and_rate_limit_headers_on_answers(
+def test_rate_limit_headers_on_proxied_answers(
     gateway: GatewayProcess, http: httpx.Client, account: Account
 ) -> None:
     proxied = http.get(f"{gateway.url}{unique_path()}", headers=account.auth)
-    _assert_security_headers(proxied)
     assert proxied.headers["ratelimit-limit"] == "100000"
     remaining = int(proxied.headers["ratelimit-remaining"])
     assert 0 < remaining < 100000
@@ -204,13 +192,77 @@ def test_security_and_rate_limit_headers_on_answers(
     again = http.get(f"{gateway.url}{unique_path()}", headers=account.auth)
     assert int(again.headers["ratelimit-remaining"]) < remaining
 
-    for response in (
-        http.get(f"{gateway.url}/health"),
-        http.get(f"{gateway.url}/api/v1/nope"),
-        http.get(f"{gateway.url}{unique_path()}"),  # 401
-        http.get(f"{gateway.url}/.well-known/jwks.json"),
-    ):
-        _assert_security_headers(response)
+
+def test_security_headers_on_every_kind_of_answer(
+    gateway: GatewayProcess, http: httpx.Client, account: Account
+) -> None:
+    """Proxied answers (the fake, user_management), the gateway's own pages, and problems made
+    at the edge, by the proxy and by the app (429s: see test_limits.py)."""
+    answers = {
+        "proxied": http.get(f"{gateway.url}{unique_path()}", headers=account.auth),
+        "user_management": http.get(f"{gateway.url}/.well-known/jwks.json"),
+        "health": http.get(f"{gateway.url}/health"),
+        "docs": http.get(f"{gateway.url}/docs"),
+        "openapi": http.get(f"{gateway.url}/openapi.json"),
+        "401": http.get(f"{gateway.url}{unique_path()}"),
+        "404 proxy": http.get(f"{gateway.url}/api/v1/nope", headers=account.auth),
+        "404 app": http.get(f"{gateway.url}/nothing-here"),
+        "413": http.post(f"{gateway.url}{unique_path()}", headers=account.auth, content=b"x" * 70_000),
+        "5xx": http.post(f"{gateway.url}/api/v1/ai/tasks", headers=account.auth, json={}),
+        "operator 401": http.get(f"{gateway.url}/metrics"),
+    }
+    statuses = {name: response.status_code for name, response in answers.items()}
+    assert statuses == {
+        "proxied": 200,
+        "user_management": 200,
+        "health": 200,
+        "docs": 200,
+        "openapi": 200,
+        "401": 401,
+        "404 proxy": 404,
+        "404 app": 404,
+        "413": 413,
+        "5xx": statuses["5xx"],
+        "operator 401": 401,
+    }
+    assert statuses["5xx"] in (502, 503)  # ai_agents is down (503 once its circuit is open)
+    for response in answers.values():
+        assert_security_headers(response)
+
+
+def test_an_upstreams_own_security_headers_do_not_weaken_the_gateways(
+    gateway: GatewayProcess, http: httpx.Client, account: Account
+) -> None:
+    """The fake's /framed answers `X-Frame-Options: SAMEORIGIN` and `Referrer-Policy: unsafe-url`;
+    the client must get the gateway's values only."""
+    response = http.get(f"{gateway.url}{PREFIX}/framed", headers=account.auth)
+    assert response.status_code == 200
+    assert_security_headers(response)
+
+
+# --- redirects ---------------------------------------------------------------------------------
+
+
+def test_a_redirect_to_the_upstreams_own_address_becomes_a_gateway_path(
+    gateway: GatewayProcess, http: httpx.Client, account: Account, upstream: FakeUpstream
+) -> None:
+    """The upstream's internal address never reaches the client; other sites' addresses are kept."""
+    own = http.get(f"{gateway.url}{PREFIX}/redirect/own", headers=account.auth)
+    assert own.status_code == 302
+    assert own.headers.get_list("location") == [f"{PREFIX}/elsewhere"]
+    assert upstream.url.removeprefix("http://") not in str(own.headers)
+
+    foreign = http.get(f"{gateway.url}{PREFIX}/redirect/foreign", headers=account.auth)
+    assert foreign.status_code == 302
+    assert foreign.headers.get_list("location") == ["https://partner.example/callback?state=1"]
+
+
+def test_a_redirect_to_another_port_of_the_same_host_is_kept(
+    gateway: GatewayProcess, http: httpx.Client, account: Account, upstream: FakeUpstream
+) -> None:
+    response = http.get(f"{gateway.url}{PREFIX}/redirect/lookalike", headers=account.auth)
+    assert response.status_code == 302
+    assert response.headers.get_list("location") == [f"{upstream.url}0{PREFIX}/elsewhere"]
 
 
 # --- docs --------------------------------------------------------------------------------------

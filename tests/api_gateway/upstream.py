@@ -2,7 +2,8 @@
 
 The gateway processes reach it over real TCP, so the tests observe exactly what crossed the
 wire: every request is recorded on arrival (before its body is read), and the special routes
-under `/api/v1/campaigns/` misbehave on purpose (slow, flaky, streaming, failing once).
+under `/api/v1/campaigns/` misbehave on purpose (slow, flaky, streaming, failing once, redirecting
+to the fake's own internal address).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ PREFIX = "/api/v1/campaigns"
 BIG_SIZE = 5 * 1024 * 1024
 BIG_BODY = random.Random(20240601).randbytes(BIG_SIZE)
 BIG_SHA256 = hashlib.sha256(BIG_BODY).hexdigest()
-SSE_PAUSE_SECONDS = 1.0
+# Longer than the gateway's UPSTREAM_TIMEOUT_SECONDS (1.5 in the tests): the gap itself is the
+# behaviour under test (an upstream that does not answer in time), so this one stays a sleep.
 SLOW_SECONDS = 5.0
+# How long a gated route waits at most for its gate (a test that failed never opens it).
+GATE_CAP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class FakeUpstream:
         self.flaky_failing = False
         self._seen: list[Seen] = []
         self._retry_keys: set[str] = set()
+        self._gates: dict[str, asyncio.Event] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-upstream", daemon=True)
@@ -61,6 +66,12 @@ class FakeUpstream:
 
     def hits(self, prefix: str = "/") -> int:
         return len(self.requests(prefix))
+
+    # --- what tests control ----------------------------------------------------------------------
+
+    def open_gate(self, key: str) -> None:
+        """Let the route waiting on `key` go on (e.g. the SSE route's second event)."""
+        self._loop.call_soon_threadsafe(self._gate(key).set)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -80,7 +91,9 @@ class FakeUpstream:
         app = web.Application(middlewares=[self._record], client_max_size=BIG_SIZE * 2)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/health", self._ready)
-        app.router.add_route("*", f"{PREFIX}/sse", self._sse)
+        app.router.add_route("*", f"{PREFIX}/sse/{{key}}", self._sse)
+        app.router.add_route("*", f"{PREFIX}/redirect/{{kind}}", self._redirect)
+        app.router.add_route("*", f"{PREFIX}/framed", self._framed)
         app.router.add_route("*", f"{PREFIX}/slow", self._slow)
         app.router.add_route("*", f"{PREFIX}/flaky", self._flaky)
         app.router.add_route("*", f"{PREFIX}/big", self._big)
@@ -129,20 +142,45 @@ class FakeUpstream:
             }
         )
 
+    def _gate(self, key: str) -> asyncio.Event:
+        """Only ever called on the fake's own loop (see `open_gate`)."""
+        return self._gates.setdefault(key, asyncio.Event())
+
     async def _sse(self, request: web.Request) -> web.StreamResponse:
+        """The first event at once, the second only once the test has opened the gate: a client
+        can see the first event only if the gateway passes it on before the answer is complete."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
         await response.write(b"event: tick\ndata: first\n\n")
-        await asyncio.sleep(SSE_PAUSE_SECONDS)
+        try:
+            await asyncio.wait_for(self._gate(request.match_info["key"]).wait(), GATE_CAP_SECONDS)
+        except TimeoutError:
+            await response.write(b"event: tick\ndata: gate-never-opened\n\n")
         await response.write(b"event: tick\ndata: second\n\n")
         await response.write_eof()
         return response
 
     async def _slow(self, _: web.Request) -> web.Response:
-        await asyncio.sleep(SLOW_SECONDS)
+        await asyncio.sleep(SLOW_SECONDS)  # a deliberate gap: see SLOW_SECONDS
         return web.json_response({"slow": True})
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        """`own`: to the fake's own (internal) address; `foreign`: to another site; `lookalike`: to
+        another port whose URL merely starts with the fake's base URL."""
+        targets = {
+            "own": f"{self.url}{PREFIX}/elsewhere",
+            "foreign": "https://partner.example/callback?state=1",
+            "lookalike": f"{self.url}0{PREFIX}/elsewhere",
+        }
+        return web.Response(status=302, headers={"Location": targets[request.match_info["kind"]]})
+
+    async def _framed(self, _: web.Request) -> web.Response:
+        """An upstream that sets its own, weaker, security headers."""
+        return web.json_response(
+            {"framed": True}, headers={"X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "unsafe-url"}
+        )
 
     async def _flaky(self, _: web.Request) -> web.Response:
         if self.flaky_failing:
