@@ -29,7 +29,7 @@ def _thumbprint(public_jwk: dict[str, Any]) -> str:
     return base64url_encode(hashlib.sha256(canonical.encode()).digest()).decode()
 
 
-def _public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, Any]:
+def public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, Any]:
     jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
     jwk.update({"kid": _thumbprint(jwk), "alg": "RS256", "use": "sig"})
     return jwk
@@ -50,13 +50,13 @@ class TokenIssuer:
         private_key = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise ValueError("JWT_PRIVATE_KEY_FILE must hold an RSA private key (RS256)")
-        current = _public_jwk(private_key.public_key())
+        current = public_jwk(private_key.public_key())
         keys = [current]
         for path in extra_public_files:
             public = serialization.load_pem_public_key(path.read_bytes())
             if not isinstance(public, rsa.RSAPublicKey):
                 raise ValueError(f"{path} must hold an RSA public key")
-            jwk = _public_jwk(public)
+            jwk = public_jwk(public)
             if jwk["kid"] != current["kid"]:
                 keys.append(jwk)
         return cls(private_key, current["kid"], {"keys": keys}, issuer, audience)

@@ -6,6 +6,7 @@ One definition each, so every test checks the same things the same way.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -78,16 +79,22 @@ class Account:
     def auth(self) -> dict[str, str]:
         return bearer(self.access_token)
 
+    headers = auth
+
 
 def registration(
-    email: str | None = None, password: str = PASSWORD, tenant_name: str | None = None
+    email: str | None = None,
+    password: str | None = None,
+    tenant_name: str | None = None,
+    full_name: str = "Olivia Owner",
 ) -> dict[str, str]:
+    """A fresh, valid registration body: unique email, a new strong password each time."""
     tag = uuid.uuid4().hex[:12]
     return {
         "tenant_name": tenant_name or f"Agency {tag}",
         "email": email or f"owner-{tag}@acme.io",
-        "password": password,
-        "full_name": "Olivia Owner",
+        "password": password or f"Pw9!{secrets.token_urlsafe(16)}",
+        "full_name": full_name,
     }
 
 
@@ -95,7 +102,7 @@ def _account(body: dict[str, str], response: httpx.Response) -> Account:
     assert response.status_code == 201, response.text
     data = response.json()
     return Account(
-        email=body["email"].lower(),
+        email=body["email"],
         password=body["password"],
         access_token=data["access_token"],
         refresh_token=data["refresh_token"],
@@ -114,10 +121,12 @@ def register_owner(base_url: str, client: httpx.Client | None = None, **fields: 
         return _account(body, http.post(f"{base_url}/api/v1/auth/register", json=body))
 
 
-async def register_owner_async(api: httpx.AsyncClient, **fields: Any) -> Account:
+async def register_owner_async(
+    api: httpx.AsyncClient, *, headers: dict[str, str] | None = None, **fields: Any
+) -> Account:
     """The same through an async client whose base URL is the service or the gateway."""
     body = registration(**fields)
-    return _account(body, await api.post("/api/v1/auth/register", json=body))
+    return _account(body, await api.post("/api/v1/auth/register", json=body, headers=headers))
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

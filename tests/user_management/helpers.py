@@ -11,13 +11,14 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 from redis.asyncio import Redis
+
+from tests.support.kit import Account, register_owner_async
 
 EVENTS_STREAM = "events.user_management"
 
@@ -41,59 +42,8 @@ def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-@dataclass
-class Registered:
-    """A tenant owner just created by POST /api/v1/auth/register."""
-
-    email: str
-    password: str
-    body: dict[str, Any]
-
-    @property
-    def access_token(self) -> str:
-        return self.body["access_token"]
-
-    @property
-    def refresh_token(self) -> str:
-        return self.body["refresh_token"]
-
-    @property
-    def user_id(self) -> str:
-        return self.body["user"]["id"]
-
-    @property
-    def tenant_id(self) -> str:
-        return self.body["tenant"]["id"]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.access_token)
-
-
-async def register_tenant(
-    api: httpx.AsyncClient,
-    *,
-    email: str | None = None,
-    password: str | None = None,
-    tenant_name: str | None = None,
-    full_name: str = "Olivia Owner",
-    headers: dict[str, str] | None = None,
-) -> Registered:
-    """Register a new tenant and its owner; fails the test unless the answer is 201."""
-    email = email or unique_email("owner")
-    password = password or strong_password()
-    response = await api.post(
-        "/api/v1/auth/register",
-        json={
-            "tenant_name": tenant_name or f"Agency {uuid.uuid4().hex[:8]}",
-            "email": email,
-            "password": password,
-            "full_name": full_name,
-        },
-        headers=headers,
-    )
-    assert response.status_code == 201, response.text
-    return Registered(email=email, password=password, body=response.json())
+Registered = Account
+register_tenant = register_owner_async
 
 
 async def login(

@@ -23,8 +23,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwt as jose_jwt
+from jose.exceptions import JOSEError
 from jwt.algorithms import RSAAlgorithm
 
+from tests.support.kit import assert_problem
 from tests.support.stack import Stack
 
 ISSUER = "bizosaas"
@@ -139,18 +141,9 @@ async def _me(api: httpx.AsyncClient, token: str) -> httpx.Response:
     return await api.get(ME, headers={"Authorization": f"Bearer {token}"})
 
 
-def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    assert body["detail"]
-    return body
-
-
 def _assert_refused(response: httpx.Response) -> dict[str, Any]:
     """401 problem with a Bearer challenge, and no user data in the answer."""
-    body = _assert_problem(response, 401)
+    body = assert_problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert "email" not in body
     return body
@@ -314,6 +307,46 @@ async def test_a_token_without_kid_is_refused(
     _assert_refused(await _me(api, jwt.encode(_claims(owner), signing_key, algorithm="RS256")))
 
 
+def _forgeries(owner: dict[str, Any], jwks: dict[str, Any], signing_kid: str) -> dict[str, str]:
+    """One of each forgery above, for the independent-library check below."""
+    claims = _claims(owner)
+    header_none = _b64url_json({"alg": "none", "typ": "JWT", "kid": signing_kid})
+    jwk = next(key for key in jwks["keys"] if key["kid"] == signing_kid)
+    public_key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header_hs = _b64url_json({"alg": "HS256", "typ": "JWT", "kid": signing_kid})
+    payload = _b64url_json(claims)
+    hs256 = f"{header_hs}.{payload}.{_b64url(hmac.new(pem, f'{header_hs}.{payload}'.encode(), hashlib.sha256).digest())}"
+    genuine = owner["access_token"]
+    header, body, signature = genuine.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    attacker_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "alg-none": f"{header_none}.{_b64url_json(claims)}.",
+        "hs256-with-public-key": hs256,
+        "raised-plan": f"{header}.{_b64url_json({**_unverified_claims(genuine), 'plan': 'enterprise'})}.{signature}",
+        "flipped-bit": f"{header}.{body}.{_b64url(bytes(raw))}",
+        "attacker-key-under-our-kid": _sign(attacker_rsa, signing_kid, claims),
+        "es256-under-rsa-kid": _sign(ec.generate_private_key(ec.SECP256R1()), signing_kid, claims, "ES256"),
+    }
+
+
+async def test_every_forgery_is_refused_by_an_independent_library_too(
+    api: httpx.AsyncClient, owner: dict[str, Any], jwks: dict[str, Any], signing_kid: str
+) -> None:
+    """python-jose, given only the published JWKS and told to accept RS256 alone, refuses each
+    forgery the service refuses: our refusal is not an artefact of our own verifier."""
+    assert jose_jwt.decode(
+        owner["access_token"], jwks, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER
+    )
+    for forged in _forgeries(owner, jwks, signing_kid).values():
+        _assert_refused(await _me(api, forged))
+        with pytest.raises(JOSEError):
+            jose_jwt.decode(forged, jwks, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER)
+
+
 @pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", "a.b", "e30.e30.e30", "x" * 4000])
 async def test_garbage_is_refused(api: httpx.AsyncClient, token: str) -> None:
     """Whatever the bearer string, the answer is 401, never a 500."""
@@ -392,7 +425,7 @@ async def test_a_hand_made_service_token_is_forbidden_on_user_routes(
     token = _sign(signing_key, signing_kid, claims)
     for headers in ({}, {"X-Tenant-ID": owner["tenant"]["id"]}):
         response = await api.get(ME, headers={"Authorization": f"Bearer {token}", **headers})
-        body = _assert_problem(response, 403)
+        body = assert_problem(response, 403)
         assert body["detail"] == "service tokens cannot use this operation"
 
 
@@ -415,7 +448,7 @@ async def test_an_issued_service_token_is_forbidden_on_user_routes(
     response = await api.get(
         ME, headers={"Authorization": f"Bearer {token}", "X-Tenant-ID": owner["tenant"]["id"]}
     )
-    _assert_problem(response, 403)
+    assert_problem(response, 403)
 
 
 # --- the account behind the token ----------------------------------------------------------------

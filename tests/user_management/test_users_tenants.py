@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +22,7 @@ from redis.exceptions import ResponseError
 
 from shared.events.envelope import Event
 from shared.events.outbox import Outbox
-from shared.redis import create_redis
-from tests.support.stack import Stack
+from tests.support.kit import assert_problem, eventually_async
 from tests.user_management.helpers import (
     Registered,
     bearer,
@@ -50,12 +48,9 @@ MAX_SETTINGS_BYTES = 16_384
 
 
 @pytest.fixture
-async def bus(stack: Stack) -> AsyncIterator[Redis]:
-    """A Redis client on the service's own database, left as it is (the service's consumer group
-    lives there, so nothing is flushed)."""
-    client = create_redis(stack.redis_url)
-    yield client
-    await client.aclose()
+async def bus(fleet_redis: Redis) -> Redis:
+    """The Redis the service uses, left as it is (its consumer group lives there)."""
+    return fleet_redis
 
 
 @dataclass
@@ -116,15 +111,6 @@ async def current_tenant(api: httpx.AsyncClient, headers: dict[str, str]) -> dic
     return response.json()
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """An RFC 9457 answer with this status; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
-
-
 def assert_invalid(response: httpx.Response, field: str | None = None) -> dict[str, Any]:
     """A 422 problem whose `errors` say which fields were wrong (`field` among them, if given)."""
     body = assert_problem(response, 422)
@@ -134,15 +120,6 @@ def assert_invalid(response: httpx.Response, field: str | None = None) -> dict[s
     if field is not None:
         assert field in [e["loc"][-1] for e in body["errors"]], body["errors"]
     return body
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
-    """Poll `check` until it holds (events are handled asynchronously, shortly after publishing)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def events_of(redis: Redis, event_type: str, tenant_id: str) -> list[dict[str, Any]]:
@@ -354,6 +331,29 @@ async def test_only_admins_and_owners_manage_users_and_only_owners_grant_admin(
     assert granted.status_code == 200 and granted.json()["role"] == "admin"
     new_admin = await api.post(USERS, json=new_user("admin"), headers=owner.headers)
     assert new_admin.status_code == 201 and new_admin.json()["role"] == "admin"
+
+
+async def test_an_admin_cannot_demote_or_deactivate_another_admin(api: httpx.AsyncClient) -> None:
+    """Admins do not decide over each other: only an owner changes or removes an admin."""
+    owner = await register_tenant(api)
+    first, second = (
+        await add_member(api, owner.headers, "admin"),
+        await add_member(api, owner.headers, "admin"),
+    )
+
+    for change in ({"role": "viewer"}, {"role": "manager"}, {"full_name": "Renamed"}):
+        body = assert_problem(
+            await api.patch(f"{USERS}/{second.id}", json=change, headers=first.headers), 403
+        )
+        assert "only an owner" in body["detail"]
+    assert_problem(await api.delete(f"{USERS}/{second.id}", headers=first.headers), 403)
+    still = await get_user(api, owner.headers, second.id)
+    assert (still["role"], still["status"], still["full_name"]) == ("admin", "active", "Mia Member")
+
+    demoted = await api.patch(f"{USERS}/{second.id}", json={"role": "manager"}, headers=owner.headers)
+    assert demoted.status_code == 200 and demoted.json()["role"] == "manager"
+    # Now ranked below the first admin, the former admin is theirs to manage again.
+    assert (await api.delete(f"{USERS}/{second.id}", headers=first.headers)).status_code == 204
 
 
 async def test_admin_cannot_change_or_deactivate_an_owner(api: httpx.AsyncClient) -> None:
@@ -612,7 +612,7 @@ async def test_payments_change_the_plan_once_per_event(api: httpx.AsyncClient, b
 
     paid = payment("payment.succeeded", owner.tenant_id)
     await publish_payment(bus, paid)
-    await eventually(lambda: plan_is(api, owner, "pro"), "the plan to become pro")
+    await eventually_async(lambda: plan_is(api, owner, "pro"))
     changed = await wait_for_event(bus, "tenant.plan_changed", lambda e: e["tenant_id"] == owner.tenant_id)
     assert changed["data"]["old_plan"] == "basic" and changed["data"]["new_plan"] == "pro"
     assert changed["data"]["reason"] == "payment_succeeded"
@@ -625,7 +625,7 @@ async def test_payments_change_the_plan_once_per_event(api: httpx.AsyncClient, b
 
     failed = payment("payment.failed", owner.tenant_id)
     await publish_payment(bus, failed)
-    await eventually(lambda: plan_is(api, owner, "basic"), "the plan to fall back to basic")
+    await eventually_async(lambda: plan_is(api, owner, "basic"))
     back = await wait_for_event(
         bus,
         "tenant.plan_changed",
@@ -637,13 +637,47 @@ async def test_payments_change_the_plan_once_per_event(api: httpx.AsyncClient, b
     # A later event for another tenant marks when the consumer has got past the duplicate.
     await publish_payment(bus, paid)
     await publish_payment(bus, payment("payment.succeeded", sentinel_owner.tenant_id))
-    await eventually(lambda: plan_is(api, sentinel_owner, "pro"), "the sentinel tenant to become pro")
+    await eventually_async(lambda: plan_is(api, sentinel_owner, "pro"))
     await wait_for_event(bus, "tenant.plan_changed", lambda e: e["tenant_id"] == sentinel_owner.tenant_id)
     assert await plan_is(api, owner, "basic")
     assert len(await events_of(bus, "tenant.plan_changed", owner.tenant_id)) == 2
 
     after = await login(api, owner.email, owner.password)
     assert claims_of(after.json()["access_token"])["plan"] == "basic"
+
+
+async def test_a_payment_from_the_wrong_producer_or_stream_changes_no_plan(
+    api: httpx.AsyncClient, bus: Redis
+) -> None:
+    """Only integration may announce a payment, on its own stream: a `payment.succeeded` claiming
+    another producer, or appended to user_management's own stream, is dead-lettered (or ignored)
+    and the plan stays; the genuine event afterwards proves the consumer was listening."""
+    owner = await register_tenant(api)
+    forged_producer = Event(
+        type="payment.succeeded",
+        tenant_id=owner.tenant_id,
+        producer="user_management",
+        data={"plan": "enterprise", "invoice_id": "in_forged", "amount_minor": 1, "currency": "EUR"},
+    )
+    await publish_payment(bus, forged_producer)
+    wrong_stream = payment("payment.succeeded", owner.tenant_id, plan="enterprise")
+    await bus.xadd("events.user_management", {"event": wrong_stream.to_json()})
+
+    async def dead_lettered() -> bool:
+        entries = await bus.xrange("events.dead")
+        return any(
+            fields.get(b"reason") == b"untrusted_producer"
+            and str(forged_producer.id).encode() in fields[b"event"]
+            for _, fields in entries
+        )
+
+    await eventually_async(dead_lettered)
+    genuine = payment("payment.succeeded", owner.tenant_id, plan="pro")
+    await publish_payment(bus, genuine)
+    await eventually_async(lambda: plan_is(api, owner, "pro"))
+    assert [e["data"]["new_plan"] for e in await events_of(bus, "tenant.plan_changed", owner.tenant_id)] == [
+        "pro"
+    ]
 
 
 async def test_a_duplicate_payment_event_emits_no_second_plan_change(
@@ -656,7 +690,7 @@ async def test_a_duplicate_payment_event_emits_no_second_plan_change(
     await publish_payment(bus, paid)
     await publish_payment(bus, paid)
     await publish_payment(bus, payment("payment.succeeded", sentinel_owner.tenant_id, plan="enterprise"))
-    await eventually(lambda: plan_is(api, sentinel_owner, "enterprise"), "the sentinel tenant's upgrade")
+    await eventually_async(lambda: plan_is(api, sentinel_owner, "enterprise"))
     await wait_for_event(bus, "tenant.plan_changed", lambda e: e["tenant_id"] == sentinel_owner.tenant_id)
     assert await plan_is(api, owner, "pro")
     assert len(await events_of(bus, "tenant.plan_changed", owner.tenant_id)) == 1
