@@ -11,7 +11,9 @@ import json
 import logging
 import sys
 import time
+import traceback
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = safe_traceback(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -69,6 +71,56 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _value: object) -> None:
         pass
+
+
+# Database drivers put bound values (and PostgreSQL's DETAIL lines, e.g. "Key (email)=(...)") in
+# their messages; ours and the ORM's own never carry them. Their messages are replaced by a summary.
+_DATABASE_MODULES = ("asyncpg", "sqlalchemy", "psycopg")
+
+
+def _is_database_error(exc_type: type[BaseException] | None) -> bool:
+    return exc_type is not None and exc_type.__module__.startswith(_DATABASE_MODULES)
+
+
+def safe_error_text(error: BaseException) -> str:
+    """`Class: message` for logs and dead letters, without a database error's values: for those,
+    the class, the SQLSTATE and the constraint, which is what an operator needs to act."""
+    if not _is_database_error(type(error)):
+        return f"{type(error).__name__}: {error}"
+    original = getattr(error, "orig", None) or error
+    cause = getattr(original, "__cause__", None)
+    driver = cause if _is_database_error(type(cause)) else original
+    parts = [type(error).__name__]
+    sqlstate = getattr(driver, "sqlstate", None) or getattr(original, "sqlstate", None)
+    if sqlstate:
+        parts.append(f"SQLSTATE {sqlstate}")
+    constraint = getattr(driver, "constraint_name", None)
+    if constraint:
+        parts.append(f"constraint {constraint}")
+    if type(driver) is not type(error):
+        parts.append(f"from {type(driver).__name__}")
+    return f"{parts[0]} ({', '.join(parts[1:])}; details hidden)" if len(parts) > 1 else f"{parts[0]} (details hidden)"
+
+
+def _chain(te: traceback.TracebackException) -> Iterator[traceback.TracebackException]:
+    seen: set[int] = set()
+    stack = [te]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend(x for x in (item.__cause__, item.__context__) if x is not None)
+
+
+def safe_traceback(exc_info: Any) -> str:
+    """The traceback as logging prints it, with database errors' messages hidden (see above)."""
+    te = traceback.TracebackException(*exc_info)
+    for item in _chain(te):
+        if _is_database_error(item.exc_type):
+            item._str = "(details hidden: bound values and row data stay out of logs)"  # type: ignore[attr-defined]
+    return "".join(te.format()).rstrip()
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

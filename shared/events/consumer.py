@@ -43,6 +43,7 @@ from shared.events.metrics import (
     EVENTS_HANDLED,
     EVENTS_PENDING,
 )
+from shared.observability import safe_error_text
 from shared.outage import Outage, sleep_unless_stopped
 
 logger = logging.getLogger("shared.events.consumer")
@@ -362,7 +363,7 @@ class EventConsumer:
     async def _failed(self, delivery: Delivery, error: Exception) -> None:
         event_type = delivery.event.type if delivery.event else "?"
         EVENTS_FAILED.labels(self.service, event_type).inc()
-        message = f"{type(error).__name__}: {error}"[:2000]
+        message = safe_error_text(error)[:2000]
         pipe = self.state.pipeline(transaction=True)
         pipe.hincrby(self._failures_key, delivery.key, 1)
         pipe.hset(self._errors_key, delivery.key, message)
