@@ -99,7 +99,11 @@ def safe_error_text(error: BaseException) -> str:
         parts.append(f"constraint {constraint}")
     if type(driver) is not type(error):
         parts.append(f"from {type(driver).__name__}")
-    return f"{parts[0]} ({', '.join(parts[1:])}; details hidden)" if len(parts) > 1 else f"{parts[0]} (details hidden)"
+    return (
+        f"{parts[0]} ({', '.join(parts[1:])}; details hidden)"
+        if len(parts) > 1
+        else f"{parts[0]} (details hidden)"
+    )
 
 
 def _chain(te: traceback.TracebackException) -> Iterator[traceback.TracebackException]:

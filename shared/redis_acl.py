@@ -27,6 +27,7 @@ CONSUMER_COMMANDS = (
     "+xautoclaim",
     "+xclaim",
     "+xpending",
+    "+xrange",
     "+xgroup|create",
     "+xinfo",
 )

@@ -21,26 +21,25 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import causation_id_var, request_id_var, tenant_id_var
 from shared.database import SessionFactory, set_tenant
 from shared.events.catalog import CATALOG, DEAD_LETTER_STREAM, producer_of, stream_of
+from shared.events.delivery import Delivery, Malformed, is_infrastructure_error, parse_event
 from shared.events.envelope import Event
 from shared.events.metrics import (
     EVENTS_DEAD,
     EVENTS_DUPLICATE,
     EVENTS_FAILED,
     EVENTS_HANDLED,
+    EVENTS_LOST,
     EVENTS_PENDING,
 )
 from shared.observability import safe_error_text
@@ -52,61 +51,6 @@ Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 RedisHandler = Callable[[None, Event], Awaitable[None]]
 
 DEAD_STREAM_MAXLEN = 100_000
-
-
-class Malformed(Exception):
-    """A message no handler could ever accept; `reason` is a short machine-readable label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-
-
-@dataclass
-class Delivery:
-    stream: str
-    message_id: str
-    raw: bytes | None
-    deliveries: int = 1
-    event: Event | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.stream}:{self.message_id}"
-
-
-def parse_event(raw: bytes | None, stream: str | None = None) -> Event:
-    """Validate a stream message against the envelope and the catalog, or raise `Malformed`.
-    With `stream`, the event must also come from its rightful producer's own stream."""
-    if raw is None:
-        raise Malformed("malformed", "message has no 'event' field")
-    try:
-        event = Event.from_json(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        kind = "not JSON" if first["type"] == "json_invalid" else "not an event envelope"
-        raise Malformed("malformed", f"{kind}: {first['msg']} at {first['loc']}") from None
-    known = CATALOG.get(event.type)
-    if known is None:
-        raise Malformed("unknown_type", f"unknown event type {event.type!r}")
-    if event.version not in known.versions:
-        raise Malformed("unsupported_version", f"{event.type} version {event.version} is not supported")
-    if event.producer != known.producer:
-        raise Malformed(
-            "untrusted_producer", f"{event.type} comes from {known.producer}, not {event.producer!r}"
-        )
-    if stream is not None and stream != stream_of(known.producer):
-        raise Malformed(
-            "untrusted_producer", f"{event.type} read from {stream}, not {stream_of(known.producer)}"
-        )
-    return event
-
-
-def is_infrastructure_error(error: BaseException) -> bool:
-    """Errors of the database or Redis themselves: wait them out, never blame the event."""
-    if isinstance(error, (OperationalError, InterfaceError, OSError, RedisError)):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def _text(value: bytes | str) -> str:
@@ -236,11 +180,35 @@ class EventConsumer:
                 if live:
                     await self._process_reclaimed(stream, live)
                     total += len(live)
+                if len(live) < len(messages):
+                    await self._ack_vanished(stream)
                 if start == "0-0":
                     break
             pending = await self.redis.xpending(stream, self.group)
             EVENTS_PENDING.labels(self.service, stream).set(pending["pending"])
         return total
+
+    async def _ack_vanished(self, stream: str) -> None:
+        """Pending entries trimmed from the stream before they were handled (the relay's MAXLEN
+        overtook a consumer that was down): Redis 6.2 keeps them pending and XAUTOCLAIM returns
+        them empty, so they would be claimed forever. Nothing is left to handle: ack, count, log."""
+        pending = await self.redis.xpending_range(
+            stream, self.group, min="-", max="+", count=self.batch_size, consumername=self.name
+        )
+        gone = []
+        for entry in pending:
+            message_id = _text(entry["message_id"])
+            if not await self.redis.xrange(stream, min=message_id, max=message_id):
+                gone.append(message_id)
+        if gone:
+            await self.redis.xack(stream, self.group, *gone)
+            EVENTS_LOST.labels(self.service, stream).inc(len(gone))
+            logger.error(
+                "%d pending messages of %s were trimmed before being handled: %s",
+                len(gone),
+                stream,
+                gone[:10],
+            )
 
     async def _process_reclaimed(self, stream: str, messages: list[tuple[str, dict]]) -> None:
         detail = await self.redis.xpending_range(
@@ -310,6 +278,7 @@ class EventConsumer:
                     raise
                 await self._failed(delivery, error)
             else:
+                delivery.handled = True
                 await self._ack([delivery])
 
     async def _apply(self, session: AsyncSession, batch: list[Delivery]) -> None:
@@ -323,14 +292,16 @@ class EventConsumer:
         )
         EVENTS_DUPLICATE.labels(self.service).inc(len(events) - len(fresh))
         current_tenant: UUID | str | None = "unset"
-        for event in events:
-            if event.id not in fresh:
+        for delivery in batch:
+            event = delivery.event
+            if event is None or event.id not in fresh:
                 continue
             fresh.discard(event.id)
             if event.tenant_id != current_tenant:
                 await set_tenant(session, event.tenant_id)
                 current_tenant = event.tenant_id
             await self._run_handler(session, event)
+            delivery.handled = True
 
     async def _run_handler(self, session: AsyncSession | None, event: Event) -> None:
         tokens = (
@@ -357,7 +328,7 @@ class EventConsumer:
         if retried:
             await self._forget(*retried)
         for delivery in deliveries:
-            if delivery.event is not None and delivery.event.type in self.handlers:
+            if delivery.handled and delivery.event is not None:
                 EVENTS_HANDLED.labels(self.service, delivery.event.type).inc()
 
     async def _failed(self, delivery: Delivery, error: Exception) -> None:

@@ -17,3 +17,8 @@ EVENTS_PENDING = Gauge(
     "events_pending", "Messages delivered to the group but not yet acked", ["service", "stream"]
 )
 OUTBOX_BACKLOG = Gauge("outbox_unpublished", "Outbox rows not yet published", ["service"])
+EVENTS_LOST = Counter(
+    "events_lost_total",
+    "Pending messages trimmed from their stream (MAXLEN) before they were handled",
+    ["service", "stream"],
+)

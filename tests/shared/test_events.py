@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.database import create_session_factory, tenant_transaction
 from shared.events.consumer import EventConsumer
 from shared.events.dead import list_dead, replay
 from shared.events.envelope import Event
-from shared.events.relay import OutboxRelay
 from shared.fleet import REPO_ROOT
 from shared.redis import create_redis
+from tests.support.evbus import (
+    TENANT,
+    commit_events,
+    consumer_for,
+    effects,
+    group_caught_up,
+    metric,
+    relay_for,
+    unpublished,
+)
 from tests.support.evtest import (
     EVENT_TYPE,
     EVTEST,
@@ -34,55 +41,23 @@ from tests.support.evtest import (
     make_event,
     recording_handler,
 )
+from tests.support.kit import eventually_async
 from tests.support.stack import Stack
-
-TENANT = uuid.UUID("00000000-0000-4000-8000-00000000000a")
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def relay_for(engine: AsyncEngine, redis: Redis, batch_size: int = 500) -> OutboxRelay:
-    return OutboxRelay(engine, redis, schema="evtest", service=PRODUCER, batch_size=batch_size)
-
-
-def consumer_for(
-    engine: AsyncEngine, redis: Redis, handler=None, name: str = "c1", max_deliveries: int = 3
-) -> EventConsumer:  # type: ignore[no-untyped-def]
-    return EventConsumer(
-        redis,
-        create_session_factory(engine),
-        service=EVTEST.name,
-        schema="evtest",
-        handlers={EVENT_TYPE: handler or recording_handler(name)},
-        consumer_name=name,
-        visibility_timeout_ms=100,
-        max_deliveries=max_deliveries,
-    )
-
-
-async def commit_events(engine: AsyncEngine, count: int, note: str = "") -> list[Event]:
-    events = [make_event(TENANT, f"{note}{i}") for i in range(count)]
-    async with tenant_transaction(create_session_factory(engine), TENANT) as session:
-        await OUTBOX.add_many(session, events)
-    return events
-
-
-async def effects(owner_engine: AsyncEngine) -> list[tuple[uuid.UUID, str]]:
-    async with owner_engine.connect() as conn:
-        rows = await conn.execute(text("select event_id, consumer from evtest.effects"))
-        return [(row.event_id, row.consumer) for row in rows]
 
 
 async def drain_consumer(
     consumer: EventConsumer, expected: int, owner_engine: AsyncEngine, timeout: float = 20
 ) -> None:
+    """Consume until `expected` effects exist and the group has read and acked the whole stream,
+    so a duplicate delivered later than the first copy would show up too."""
     await consumer.ensure_groups()
-    deadline = time.monotonic() + timeout
-    while len(await effects(owner_engine)) < expected and time.monotonic() < deadline:
+
+    async def done() -> bool:
         await consumer.poll_once(block_ms=50)
         await consumer.reclaim()
+        return len(await effects(owner_engine)) >= expected and await group_caught_up(consumer.redis, STREAM)
+
+    await eventually_async(done, timeout=timeout, interval=0.01)
 
 
 async def test_event_in_rolled_back_transaction_is_never_published(
@@ -116,8 +91,9 @@ async def test_committed_event_survives_relay_crash_between_xadd_and_mark(
 
 
 async def test_events_committed_while_redis_is_down_are_all_delivered(
-    stack: Stack, evtest_engine, owner_engine
+    stack: Stack, evtest_engine, owner_engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.events.relay")
     from devstack.embedded import EmbeddedRedis, free_port
 
     server = EmbeddedRedis(stack.workdir / f"redis-outage-{uuid.uuid4().hex[:6]}", free_port(), durable=False)
@@ -127,26 +103,18 @@ async def test_events_committed_while_redis_is_down_are_all_delivered(
     stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(stop))
     try:
-        await asyncio.sleep(0.2)
-        server.stop()
+        await commit_events(evtest_engine, 1)
+        await eventually_async(lambda: redis.xlen(STREAM))  # the relay is up and publishing
+        server.stop()  # not durable: that first event is gone with it, the outbox had done its part
         events = await commit_events(evtest_engine, 1000)
-        await asyncio.sleep(1.0)  # the relay keeps failing against the dead Redis meanwhile
+        # the relay keeps failing against the dead Redis meanwhile
+        await eventually_async(lambda: _outage_noticed(caplog))
+        assert await unpublished(owner_engine) == 1000
         server.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if await redis.xlen(STREAM) >= 1000:
-                    break
-            except Exception:
-                pass
-            await asyncio.sleep(0.1)
+        await eventually_async(lambda: _no_unpublished(owner_engine), timeout=20)
         entries = await redis.xrange(STREAM, count=2000)
         published = {Event.from_json(fields[b"event"]).id for _, fields in entries}
         assert published == {e.id for e in events}
-        async with owner_engine.connect() as conn:
-            assert (
-                await conn.scalar(text("select count(*) from evtest.outbox where published_at is null")) == 0
-            )
     finally:
         stop.set()
         await relay_task
@@ -174,11 +142,13 @@ async def test_failing_handler_goes_to_dead_letters_after_n_tries_and_replay_bri
     dead_before = metric("events_dead_total", service=EVTEST.name, reason="handler_failed")
     consumer = consumer_for(evtest_engine, redis, flaky, max_deliveries=3)
     await consumer.ensure_groups()
-    deadline = time.monotonic() + 10
-    while not await list_dead(redis) and time.monotonic() < deadline:
+
+    async def dead_lettered() -> bool:
         await consumer.poll_once(block_ms=20)
-        await asyncio.sleep(0.12)
         await consumer.reclaim()
+        return bool(await list_dead(redis))
+
+    await eventually_async(dead_lettered, timeout=10, interval=0.05)
 
     [dead] = await list_dead(redis)
     assert len(attempts) == 3
@@ -241,11 +211,11 @@ async def test_malformed_messages_are_dead_lettered_and_the_loop_goes_on(
 
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
-    deadline = time.monotonic() + 10
-    while not await effects(owner_engine) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    stop.set()
-    await task
+    try:
+        await eventually_async(lambda: effects(owner_engine), timeout=10)
+    finally:
+        stop.set()
+        await task
 
     [dead] = await list_dead(redis)
     assert dead.reason == reason and dead.error
@@ -302,12 +272,23 @@ async def workers(stack: Stack) -> AsyncIterator[list[subprocess.Popen[str]]]:
 async def wait_for_effects(
     owner_engine: AsyncEngine, count: int, timeout: float = 30
 ) -> list[tuple[uuid.UUID, str]]:
-    deadline = time.monotonic() + timeout
-    rows = await effects(owner_engine)
-    while len(rows) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    async def enough() -> list[tuple[uuid.UUID, str]] | None:
         rows = await effects(owner_engine)
-    return rows
+        return rows if len(rows) >= count else None
+
+    return await eventually_async(enough, timeout=timeout, interval=0.1)
+
+
+async def _pending(redis: Redis) -> int:
+    return int((await redis.xpending(STREAM, EVTEST.name))["pending"])
+
+
+async def _outage_noticed(caplog: pytest.LogCaptureFixture) -> bool:
+    return any(r.name == "shared.events.relay" and "unavailable" in r.getMessage() for r in caplog.records)
+
+
+async def _no_unpublished(owner_engine: AsyncEngine) -> bool:
+    return await unpublished(owner_engine) == 0
 
 
 async def test_consumer_killed_mid_batch_is_reclaimed_and_each_effect_happens_once(
@@ -316,22 +297,28 @@ async def test_consumer_killed_mid_batch_is_reclaimed_and_each_effect_happens_on
     workers.append(_start_worker(stack, "doomed", delay=0.02, batch=100))
     events = await commit_events(evtest_engine, 300)
     await relay_for(evtest_engine, redis).drain()
-    deadline = time.monotonic() + 10
-    while not await effects(owner_engine) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+
+    async def mid_batch() -> bool:
+        # one batch committed, and the next one read but unacked (it takes ~2 s to handle)
+        return bool(await effects(owner_engine)) and await _pending(redis) > 0
+
+    await eventually_async(mid_batch, timeout=10, interval=0.02)
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait()
     handled_before = len(await effects(owner_engine))
     assert 0 < handled_before < 300
-    assert (await redis.xpending(STREAM, EVTEST.name))["pending"] > 0
+    assert await _pending(redis) > 0
 
     workers.append(_start_worker(stack, "rescuer", delay=0.0))
-    rows = await wait_for_effects(owner_engine, 300)
-    await asyncio.sleep(0.5)
+
+    async def all_acked() -> bool:
+        # effects commit before the ack: once all is read and acked, no late duplicate can follow
+        return len(await effects(owner_engine)) >= 300 and await group_caught_up(redis, STREAM)
+
+    await eventually_async(all_acked, timeout=30, interval=0.1)
     rows = await effects(owner_engine)
     assert sorted(e for e, _ in rows) == sorted(e.id for e in events)  # every event, each exactly once
     assert {c for _, c in rows} == {"doomed", "rescuer"}
-    assert (await redis.xpending(STREAM, EVTEST.name))["pending"] == 0
 
 
 async def test_two_consumer_processes_in_one_group_share_the_work(
@@ -352,9 +339,9 @@ async def test_consumer_recreates_its_group_when_redis_lost_it(evtest_engine, re
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
-        await asyncio.sleep(0.3)
+        await eventually_async(lambda: _group_exists(redis))
         await redis.flushdb()  # stream and consumer group gone, as after a Redis wipe
-        await asyncio.sleep(0.3)
+        await eventually_async(lambda: _group_exists(redis))  # the running consumer made it again
         [event] = await commit_events(evtest_engine, 1)
         await relay_for(evtest_engine, redis).drain()
         rows = await wait_for_effects(owner_engine, 1, timeout=10)
@@ -362,3 +349,9 @@ async def test_consumer_recreates_its_group_when_redis_lost_it(evtest_engine, re
     finally:
         stop.set()
         await task
+
+
+async def _group_exists(redis: Redis) -> bool:
+    if not await redis.exists(STREAM):
+        return False
+    return any(group["name"] == EVTEST.name.encode() for group in await redis.xinfo_groups(STREAM))
