@@ -69,7 +69,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
-        infra = Infrastructure.open(settings)
+        infra = await Infrastructure.open(settings)
         try:
             container = await build(infra, settings)
         except BaseException:

@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.auth.tokens import JwksCache, TokenVerifier
 from shared.config import DatabaseServiceSettings, ServiceSettings
-from shared.database import SessionFactory, create_engine, create_session_factory
+from shared.database import Database
 from shared.events.consumer import EventConsumer, Handler, RedisHandler
 from shared.events.outbox import Outbox
 from shared.events.relay import OutboxRelay
@@ -31,13 +29,12 @@ BackgroundTask = tuple[str, Callable[[asyncio.Event], Awaitable[None]]]
 
 
 @dataclass
-class Database:
+class Schema:
     """The service's own schema, reached as its runtime role."""
 
-    engine: AsyncEngine
-    sessions: SessionFactory
+    database: Database
     outbox: Outbox
-    schema: str
+    name: str
     expected_revision: str | None
 
 
@@ -52,10 +49,10 @@ class Infrastructure:
     """Reads and acks the streams the service consumes."""
     verifier: TokenVerifier
     breakers: BreakerRegistry
-    db: Database | None = None
+    db: Schema | None = None
 
     @classmethod
-    def open(cls, settings: ServiceSettings) -> Infrastructure:
+    async def open(cls, settings: ServiceSettings) -> Infrastructure:
         redis = create_redis(str(settings.redis_url))
         publisher = _redis_or(settings.events_publisher_redis_url, redis, max_connections=10)
         subscriber = _redis_or(settings.events_consumer_redis_url, redis, max_connections=10)
@@ -63,15 +60,15 @@ class Infrastructure:
         verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         infra = cls(settings, redis, publisher, subscriber, verifier, BreakerRegistry())
         if isinstance(settings, DatabaseServiceSettings):
-            infra.db = _open_database(settings)
+            infra.db = await _open_schema(settings)
         return infra
 
     @property
-    def sessions(self) -> SessionFactory:
-        """The session factory of a service that owns a schema."""
+    def database(self) -> Database:
+        """The pool of a service that owns a schema."""
         if self.db is None:
             raise RuntimeError(f"{self.settings.service_name} has no database")
-        return self.db.sessions
+        return self.db.database
 
     @property
     def outbox(self) -> Outbox:
@@ -82,9 +79,9 @@ class Infrastructure:
     def relay(self) -> OutboxRelay:
         assert self.db is not None
         return OutboxRelay(
-            self.db.engine,
+            self.db.database,
             self.publisher,
-            schema=self.db.schema,
+            schema=self.db.name,
             service=self.settings.service_name,
             stream_maxlen=self.settings.events_stream_maxlen,
         )
@@ -93,9 +90,9 @@ class Infrastructure:
         settings = self.settings
         return EventConsumer(
             self.subscriber,
-            self.db.sessions if self.db else None,
+            self.db.database if self.db else None,
             service=settings.service_name,
-            schema=self.db.schema if self.db else None,
+            schema=self.db.name if self.db else None,
             handlers=handlers,
             publisher=self.publisher,
             state=self.redis,
@@ -107,7 +104,7 @@ class Infrastructure:
     async def aclose(self) -> None:
         await self.verifier.keys.aclose()
         if self.db is not None:
-            await self.db.engine.dispose()
+            await self.db.database.close()
         for client in {id(c): c for c in (self.redis, self.publisher, self.subscriber)}.values():
             await client.aclose()
 
@@ -116,19 +113,18 @@ def _redis_or(url: object, fallback: Redis, *, max_connections: int) -> Redis:
     return create_redis(str(url), max_connections=max_connections) if url else fallback
 
 
-def _open_database(settings: DatabaseServiceSettings) -> Database:
+async def _open_schema(settings: DatabaseServiceSettings) -> Schema:
     from shared.migrations import head_revision
 
     spec = settings.spec
     assert spec.schema
-    engine = create_engine(
+    database = Database(
         str(settings.database_url), pool_size=settings.db_pool_size, application_name=spec.name
     )
-    return Database(
-        engine=engine,
-        sessions=create_session_factory(engine),
+    return Schema(
+        database=await database.open(),
         outbox=Outbox(spec.schema, spec.name),
-        schema=spec.schema,
+        name=spec.schema,
         expected_revision=head_revision(spec),
     )
 
@@ -168,12 +164,12 @@ async def readiness(infra: Infrastructure) -> dict[str, str]:
     if db is not None:
 
         async def database_probe() -> None:
-            async with db.engine.connect() as conn:
-                await conn.execute(text("select 1"))
+            await db.database.run(lambda conn: conn.fetchval("select 1"))
 
         async def migrations_probe() -> str | None:
-            async with db.engine.connect() as conn:
-                found = await conn.scalar(text(f"select version_num from {db.schema}.alembic_version"))
+            found = await db.database.run(
+                lambda conn: conn.fetchval(f"select version_num from {db.name}.alembic_version")
+            )
             if found != db.expected_revision:
                 return f"at {found}, head is {db.expected_revision}"
             return None

@@ -23,10 +23,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from shared.database import async_url
 from shared.fleet import WITH_DATABASE, ServiceSpec, spec
 
 MIGRATION_LOCK_ID = 7_270_274
+
+
+def async_url(url: str) -> str:
+    """`postgresql://` as written in settings, with the asyncpg driver SQLAlchemy needs."""
+    return make_url(str(url)).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
 ALEMBIC_ENV = Path(__file__).parent / "alembic_env"
 
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared.database import SessionFactory, set_tenant, tenant_transaction
+from shared.database import Connection, Database, set_tenant
 from shared.events.envelope import Event, EventData
 from shared.events.outbox import Outbox
 
@@ -24,34 +22,32 @@ RepoT = TypeVar("RepoT")
 
 @dataclass
 class Work(Generic[RepoT]):
-    session: AsyncSession
+    conn: Connection
     repo: RepoT
     outbox: Outbox
     tenant_id: UUID | None
 
     async def emit(self, payload: EventData, tenant_id: UUID | None = None) -> Event:
-        return await self.outbox.add(self.session, payload, tenant_id or self.tenant_id)
+        return await self.outbox.add(self.conn, payload, tenant_id or self.tenant_id)
 
     async def scope_to(self, tenant_id: UUID | None) -> None:
         """Move the rest of this transaction to another tenant (event handlers that learn it late)."""
-        await set_tenant(self.session, tenant_id)
+        await set_tenant(self.conn, tenant_id)
         self.tenant_id = tenant_id
 
 
 class UnitOfWork(Generic[RepoT]):
-    def __init__(
-        self, sessions: SessionFactory, outbox: Outbox, repository: Callable[[AsyncSession], RepoT]
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, database: Database, outbox: Outbox, repository: Callable[[Connection], RepoT]) -> None:
+        self.database = database
         self.outbox = outbox
         self.repository = repository
 
     @asynccontextmanager
     async def __call__(self, tenant_id: UUID | None) -> AsyncIterator[Work[RepoT]]:
         """A transaction scoped to `tenant_id` (None: no tenant, row level security shows nothing)."""
-        async with tenant_transaction(self.sessions, tenant_id) as session:
-            yield Work(session, self.repository(session), self.outbox, tenant_id)
+        async with self.database.transaction(tenant_id) as conn:
+            yield Work(conn, self.repository(conn), self.outbox, tenant_id)
 
-    def bind(self, session: AsyncSession, tenant_id: UUID | None) -> Work[RepoT]:
+    def bind(self, conn: Connection, tenant_id: UUID | None) -> Work[RepoT]:
         """The same, inside a transaction someone else opened (an event handler's)."""
-        return Work(session, self.repository(session), self.outbox, tenant_id)
+        return Work(conn, self.repository(conn), self.outbox, tenant_id)

@@ -31,12 +31,12 @@ from devstack.stackenv import (
     fleet_environments,
     secret_names,
 )
-from shared.database import create_engine
+from shared.database import Database
 from shared.fleet import SERVICES, WITH_DATABASE
 from shared.migrations import migrate
 from shared.redis import create_redis
 from tests.support.evtest import EVTEST
-from tests.support.stack import FAST_PASSWORD_HASHING, Stack, running_services
+from tests.support.stack import FAST_PASSWORD_HASHING, Stack, owner_engine_for, running_services
 
 
 def _scratch(redis_url: str) -> str:
@@ -90,19 +90,20 @@ async def fleet_redis(stack: Stack) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def owner_engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(stack.owner_url, pool_size=2)
+    """The owner role through SQLAlchemy, for a test's own setup and inspection."""
+    engine = owner_engine_for(stack.owner_url)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def evtest_engine(stack: Stack, owner_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The evtest runtime role's engine, on empty evtest tables."""
+async def evtest_db(stack: Stack, owner_engine: AsyncEngine) -> AsyncIterator[Database]:
+    """The evtest runtime role's pool, on empty evtest tables."""
     async with owner_engine.begin() as conn:
         await conn.execute(text("truncate evtest.outbox, evtest.inbox, evtest.effects"))
-    engine = create_engine(stack.runtime_url(EVTEST.name), pool_size=5)
-    yield engine
-    await engine.dispose()
+    database = await Database(stack.runtime_url(EVTEST.name), pool_size=5).open()
+    yield database
+    await database.close()
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ async def build(infra: Infrastructure, settings: Settings) -> Container:
     # This service signs the tokens, so it verifies them with its own keys, not over HTTP.
     infra.verifier.keys.load(issuer.jwks)
     passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-    uow = UnitOfWork(infra.sessions, infra.outbox, IdentityRepository)
+    uow = UnitOfWork(infra.database, infra.outbox, IdentityRepository)
     lockout = LockoutPolicy(
         settings.login_lockout_threshold, timedelta(minutes=settings.login_lockout_minutes)
     )

@@ -1,106 +1,108 @@
-"""Tables of the `users` schema. Every tenant-owned table has RLS on `tenant_id` (migration 0002)."""
+"""The rows of the `users` schema (tables in migrations/versions). Every tenant-owned table has
+row level security on `tenant_id`; `service_accounts` is platform-level."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, ForeignKey, Integer, MetaData, String, Text, func
-from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from shared.rows import Row
+
+Address = IPv4Address | IPv6Address | str | None
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(schema="users")
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _id() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+@dataclass(slots=True)
+class Tenant(Row):
+    table = "users.tenants"
+
+    id: uuid.UUID
+    name: str
+    plan: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
 
 
-def _created() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+@dataclass(slots=True)
+class User(Row):
+    table = "users.users"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    full_name: str
+    role: str
+    status: str = "active"
+    password_hash: str | None = None
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    invite_token_hash: str | None = None
+    invite_expires_at: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
 
 
-class Tenant(Base):
-    __tablename__ = "tenants"
-
-    id: Mapped[uuid.UUID] = _id()
-    name: Mapped[str] = mapped_column(String(120), nullable=False)
-    plan: Mapped[str] = mapped_column(String(20), nullable=False, default="basic")
-    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _created()
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[uuid.UUID] = _id()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.tenants.id"), nullable=False)
-    email: Mapped[str] = mapped_column(String(254), nullable=False)
-    full_name: Mapped[str] = mapped_column(String(120), nullable=False)
-    role: Mapped[str] = mapped_column(String(20), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
-    password_hash: Mapped[str | None] = mapped_column(Text)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    invite_token_hash: Mapped[str | None] = mapped_column(String(64))
-    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _created()
-
-
-class Session(Base):
+@dataclass(slots=True)
+class Session(Row):
     """One refresh-token family: a signed-in device or browser."""
 
-    __tablename__ = "sessions"
+    table = "users.sessions"
 
-    id: Mapped[uuid.UUID] = _id()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.users.id"), nullable=False)
-    ip: Mapped[str | None] = mapped_column(INET)
-    user_agent: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = _created()
-    last_used_at: Mapped[datetime] = _created()
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_reason: Mapped[str | None] = mapped_column(String(40))
-
-
-class RefreshToken(Base):
-    __tablename__ = "refresh_tokens"
-
-    id: Mapped[uuid.UUID] = _id()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.sessions.id"), nullable=False)
-    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    created_at: Mapped[datetime] = _created()
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    ip: Address = None
+    user_agent: str | None = None
+    created_at: datetime = field(default_factory=_now)
+    last_used_at: datetime = field(default_factory=_now)
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
 
 
-class SecurityEvent(Base):
-    __tablename__ = "security_log"
+@dataclass(slots=True)
+class RefreshToken(Row):
+    table = "users.refresh_tokens"
 
-    id: Mapped[uuid.UUID] = _id()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    kind: Mapped[str] = mapped_column(String(40), nullable=False)
-    ip: Mapped[str | None] = mapped_column(INET)
-    user_agent: Mapped[str | None] = mapped_column(String(300))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
-    created_at: Mapped[datetime] = _created()
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    session_id: uuid.UUID
+    token_hash: str
+    expires_at: datetime
+    created_at: datetime = field(default_factory=_now)
+    used_at: datetime | None = None
 
 
-class ServiceAccount(Base):
-    """Platform-level (not tenant-owned) client-credentials accounts, one per service."""
+@dataclass(slots=True)
+class SecurityEvent(Row):
+    table = "users.security_log"
 
-    __tablename__ = "service_accounts"
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    ip: Address = None
+    user_agent: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=_now)
 
-    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(60)), nullable=False)
-    active: Mapped[bool] = mapped_column(nullable=False, default=True)
-    created_at: Mapped[datetime] = _created()
+
+@dataclass(slots=True)
+class ServiceAccount(Row):
+    """Platform-level (not tenant-owned) client-credentials accounts, one per calling service."""
+
+    table = "users.service_accounts"
+    key = "client_id"
+
+    client_id: str
+    secret_hash: str
+    scopes: list[str]
+    active: bool = True
+    created_at: datetime = field(default_factory=_now)

@@ -1,4 +1,4 @@
-"""The queries of user_management, bound to one transaction (see `shared.unit_of_work`).
+"""The queries of user_management, bound to one transaction's connection (`shared.unit_of_work`).
 
 Row level security scopes every query to the transaction's tenant, so none of these filter by
 tenant themselves; the one exception is the login lookup, which runs under the email policy.
@@ -7,129 +7,147 @@ tenant themselves; the one exception is the login lookup, which runs under the e
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, TypeVar
 
 from services.user_management.models import RefreshToken, SecurityEvent, ServiceAccount, Session, Tenant, User
+from shared.database import Connection
+from shared.rows import Row, insert_sql, update_sql
 
-_LOGIN_EMAIL = text("select set_config('app.login_email', :email, true)")
+RowT = TypeVar("RowT", bound=Row)
+
+_USER = "select * from users.users"
 
 
 class IdentityRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
-    async def add(self, *rows: Any) -> None:
-        self.session.add_all(rows)
-        await self.session.flush()
+    async def add(self, row: RowT) -> RowT:
+        """Insert the row and return it as stored."""
+        stored = type(row).of(await self.conn.fetchrow(insert_sql(type(row)), *row.values()))
+        assert stored is not None
+        return stored
 
-    async def reload(self, row: Any) -> None:
-        """Read server-side defaults (timestamps) back after a flush."""
-        await self.session.flush()
-        await self.session.refresh(row)
+    async def update(self, row: RowT, **changes: Any) -> RowT:
+        """Write `changes` to the row and return it as stored."""
+        names = tuple(changes)
+        record = await self.conn.fetchrow(
+            update_sql(type(row), names), getattr(row, row.key), *changes.values()
+        )
+        stored = type(row).of(record)
+        assert stored is not None, f"{row.table} {getattr(row, row.key)} vanished"
+        return stored
 
     # --- users ---------------------------------------------------------------------------------
 
     async def user_by_login_email(self, email: str) -> User | None:
         """The only lookup before the tenant is known: the login policy shows exactly this email."""
-        await self.session.execute(_LOGIN_EMAIL, {"email": email})
-        return (
-            await self.session.execute(select(User).where(func.lower(User.email) == email))
-        ).scalar_one_or_none()
+        await self.conn.execute("select set_config('app.login_email', $1, true)", email)
+        return User.of(await self.conn.fetchrow(f"{_USER} where lower(email) = $1", email))
 
     async def user(self, user_id: uuid.UUID | None, *, for_update: bool = False) -> User | None:
-        query = select(User).where(User.id == user_id)
-        return (
-            await self.session.execute(query.with_for_update() if for_update else query)
-        ).scalar_one_or_none()
+        lock = " for update" if for_update else ""
+        return User.of(await self.conn.fetchrow(f"{_USER} where id = $1{lock}", user_id))
 
     async def invited_user(self, invite_digest: str) -> User | None:
-        query = select(User).where(User.invite_token_hash == invite_digest, User.status == "invited")
-        return (await self.session.execute(query.with_for_update())).scalar_one_or_none()
+        query = f"{_USER} where invite_token_hash = $1 and status = 'invited' for update"
+        return User.of(await self.conn.fetchrow(query, invite_digest))
 
-    async def users(self, role: str | None, limit: int, offset: int) -> Sequence[User]:
-        query = select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
-        if role:
-            query = query.where(User.role == role)
-        return (await self.session.execute(query)).scalars().all()
+    async def users(self, role: str | None, limit: int, offset: int) -> list[User]:
+        rows = await self.conn.fetch(
+            f"{_USER} where ($1::text is null or role = $1) order by created_at, id limit $2 offset $3",
+            role,
+            limit,
+            offset,
+        )
+        return [User(**dict(r)) for r in rows]
 
     async def active_owners(self, tenant_id: uuid.UUID) -> int:
         """Active owners of the tenant. Locks the tenant row first, so two transactions demoting or
         removing different owners take turns and the second counts after the first committed
         (else both see two owners and the tenant is left with none)."""
-        await self.session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
-        query = select(func.count()).select_from(User).where(User.role == "owner", User.status == "active")
-        return (await self.session.execute(query)).scalar_one()
+        await self.conn.execute("select id from users.tenants where id = $1 for update", tenant_id)
+        count = await self.conn.fetchval(
+            "select count(*) from users.users where role = 'owner' and status = 'active'"
+        )
+        return int(count)
 
     # --- tenants -------------------------------------------------------------------------------
 
     async def tenant(self, tenant_id: uuid.UUID, *, for_update: bool = False) -> Tenant | None:
-        return await self.session.get(Tenant, tenant_id, with_for_update=for_update)
+        lock = " for update" if for_update else ""
+        return Tenant.of(
+            await self.conn.fetchrow(f"select * from users.tenants where id = $1{lock}", tenant_id)
+        )
 
     async def plan(self, tenant_id: uuid.UUID) -> str:
-        return (await self.session.execute(select(Tenant.plan).where(Tenant.id == tenant_id))).scalar_one()
+        return str(await self.conn.fetchval("select plan from users.tenants where id = $1", tenant_id))
 
     # --- sessions and refresh tokens -----------------------------------------------------------
 
     async def claim_refresh_token(self, digest: str) -> uuid.UUID | None:
         """Spend an unspent, unexpired token of a live session; exactly one concurrent caller wins."""
-        claimed = await self.session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == digest,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.expires_at > func.now(),
-                RefreshToken.session_id.in_(select(Session.id).where(Session.revoked_at.is_(None))),
-            )
-            .values(used_at=func.now())
-            .returning(RefreshToken.session_id)
+        return await self.conn.fetchval(
+            """
+            update users.refresh_tokens set used_at = now()
+            where token_hash = $1 and used_at is null and expires_at > now()
+              and session_id in (select id from users.sessions where revoked_at is null)
+            returning session_id
+            """,
+            digest,
         )
-        return claimed.scalar_one_or_none()
 
     async def refresh_token(self, digest: str) -> RefreshToken | None:
-        query = select(RefreshToken).where(RefreshToken.token_hash == digest)
-        return (await self.session.execute(query)).scalar_one_or_none()
+        query = "select * from users.refresh_tokens where token_hash = $1"
+        return RefreshToken.of(await self.conn.fetchrow(query, digest))
 
     async def session_of(self, session_id: uuid.UUID) -> Session | None:
-        return await self.session.get(Session, session_id)
+        return Session.of(await self.conn.fetchrow("select * from users.sessions where id = $1", session_id))
 
-    async def live_sessions(self, user_id: uuid.UUID) -> Sequence[Session]:
-        query = (
-            select(Session)
-            .where(Session.user_id == user_id, Session.revoked_at.is_(None))
-            .order_by(Session.last_used_at.desc())
+    async def live_sessions(self, user_id: uuid.UUID) -> list[Session]:
+        rows = await self.conn.fetch(
+            "select * from users.sessions where user_id = $1 and revoked_at is null order by last_used_at desc",
+            user_id,
         )
-        return (await self.session.execute(query)).scalars().all()
+        return [Session(**dict(r)) for r in rows]
 
     async def revoke_sessions(
         self, user_id: uuid.UUID, reason: str, now: datetime, *, keep: uuid.UUID | None = None
     ) -> int:
-        query = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
-        if keep is not None:
-            query = query.where(Session.id != keep)
-        result = await self.session.execute(query.values(revoked_at=now, revoked_reason=reason))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        status = await self.conn.execute(
+            """
+            update users.sessions set revoked_at = $2, revoked_reason = $3
+            where user_id = $1 and revoked_at is null and ($4::uuid is null or id <> $4)
+            """,
+            user_id,
+            now,
+            reason,
+            keep,
+        )
+        return int(status.rsplit(" ", 1)[-1])
 
     # --- security log --------------------------------------------------------------------------
 
     async def security_events(
         self, user_id: uuid.UUID, limit: int, before: tuple[datetime, uuid.UUID] | None
-    ) -> Sequence[SecurityEvent]:
-        query = select(SecurityEvent).where(SecurityEvent.user_id == user_id)
-        if before:
-            at, last_id = before
-            query = query.where(
-                (SecurityEvent.created_at < at)
-                | ((SecurityEvent.created_at == at) & (SecurityEvent.id < last_id))
-            )
-        query = query.order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc()).limit(limit)
-        return (await self.session.execute(query)).scalars().all()
+    ) -> list[SecurityEvent]:
+        at, last_id = before or (None, None)
+        rows = await self.conn.fetch(
+            """
+            select * from users.security_log
+            where user_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
+            order by created_at desc, id desc limit $4
+            """,
+            user_id,
+            at,
+            last_id,
+            limit,
+        )
+        return [SecurityEvent(**dict(r)) for r in rows]
 
     # --- service accounts (platform-level, not tenant-owned) -----------------------------------
 
     async def service_account(self, client_id: str) -> ServiceAccount | None:
-        return await self.session.get(ServiceAccount, client_id)
+        query = "select * from users.service_accounts where client_id = $1"
+        return ServiceAccount.of(await self.conn.fetchrow(query, client_id))

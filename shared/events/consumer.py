@@ -26,11 +26,9 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import causation_id_var, request_id_var, tenant_id_var
-from shared.database import SessionFactory, set_tenant
+from shared.database import Connection, Database, set_tenant
 from shared.events.catalog import CATALOG, DEAD_LETTER_STREAM, producer_of, stream_of
 from shared.events.delivery import Delivery, Malformed, is_infrastructure_error, parse_event
 from shared.events.envelope import Event
@@ -47,7 +45,7 @@ from shared.outage import Outage, sleep_unless_stopped
 
 logger = logging.getLogger("shared.events.consumer")
 
-Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+Handler = Callable[[Connection, Event], Awaitable[None]]
 RedisHandler = Callable[[None, Event], Awaitable[None]]
 
 DEAD_STREAM_MAXLEN = 100_000
@@ -61,7 +59,7 @@ class EventConsumer:
     def __init__(
         self,
         redis: Redis,
-        sessions: SessionFactory | None,
+        database: Database | None,
         *,
         service: str,
         schema: str | None,
@@ -79,7 +77,7 @@ class EventConsumer:
         self.redis = redis
         self.publisher = publisher or redis
         self.state = state or redis
-        self.sessions = sessions
+        self.database = database
         self.service = service
         self.group = service
         self.handlers = handlers
@@ -92,10 +90,9 @@ class EventConsumer:
         self._errors_key = f"{service}:events:errors"
         self._failures_key = f"{service}:events:failures"
         self.redelivery_cap = max_deliveries * 4
-        self._inbox_sql = text(
+        self._inbox_sql = (
             f"insert into {schema}.inbox (event_id, event_type) "
-            f"select * from unnest(cast(:ids as uuid[]), cast(:types as text[])) "
-            f"on conflict do nothing returning event_id"
+            f"select * from unnest($1::uuid[], $2::text[]) on conflict do nothing returning event_id"
         )
         self._outage = Outage(logger, f"{service} consumer: Redis")
 
@@ -138,9 +135,9 @@ class EventConsumer:
         """Create the consumer groups and open a database connection, so that the first event
         does not pay for connecting. `run` calls it; call it earlier to be ready sooner."""
         await self.ensure_groups()
-        if self.sessions is not None:
-            async with self.sessions() as session, session.begin():
-                await session.execute(self._inbox_sql, {"ids": [], "types": []})
+        if self.database is not None:
+            async with self.database.transaction() as conn:
+                await conn.fetch(self._inbox_sql, [], [])
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Read new messages once (blocking up to `block_ms`) and handle them."""
@@ -249,12 +246,12 @@ class EventConsumer:
             await self._handle_batch(to_handle)
 
     async def _handle_batch(self, batch: list[Delivery]) -> None:
-        if self.sessions is None:
+        if self.database is None:
             await self._handle_without_database(batch)
             return
         try:
-            async with self.sessions() as session, session.begin():
-                await self._apply(session, batch)
+            async with self.database.transaction() as conn:
+                await self._apply(conn, batch)
         except Exception as error:
             if is_infrastructure_error(error):
                 raise
@@ -281,15 +278,10 @@ class EventConsumer:
                 delivery.handled = True
                 await self._ack([delivery])
 
-    async def _apply(self, session: AsyncSession, batch: list[Delivery]) -> None:
+    async def _apply(self, conn: Connection, batch: list[Delivery]) -> None:
         events = [d.event for d in batch if d.event is not None]
-        fresh = set(
-            (
-                await session.execute(
-                    self._inbox_sql, {"ids": [e.id for e in events], "types": [e.type for e in events]}
-                )
-            ).scalars()
-        )
+        rows = await conn.fetch(self._inbox_sql, [e.id for e in events], [e.type for e in events])
+        fresh = {row["event_id"] for row in rows}
         EVENTS_DUPLICATE.labels(self.service).inc(len(events) - len(fresh))
         current_tenant: UUID | str | None = "unset"
         for delivery in batch:
@@ -298,19 +290,19 @@ class EventConsumer:
                 continue
             fresh.discard(event.id)
             if event.tenant_id != current_tenant:
-                await set_tenant(session, event.tenant_id)
+                await set_tenant(conn, event.tenant_id)
                 current_tenant = event.tenant_id
-            await self._run_handler(session, event)
+            await self._run_handler(conn, event)
             delivery.handled = True
 
-    async def _run_handler(self, session: AsyncSession | None, event: Event) -> None:
+    async def _run_handler(self, conn: Connection | None, event: Event) -> None:
         tokens = (
             request_id_var.set(event.correlation_id),
             causation_id_var.set(str(event.id)),
             tenant_id_var.set(str(event.tenant_id) if event.tenant_id else None),
         )
         try:
-            await self.handlers[event.type](session, event)
+            await self.handlers[event.type](conn, event)
         finally:
             tenant_id_var.reset(tokens[2])
             causation_id_var.reset(tokens[1])

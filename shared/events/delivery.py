@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from pydantic import ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.events.catalog import CATALOG, stream_of
 from shared.events.envelope import Event
@@ -18,6 +18,17 @@ class Malformed(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+_INFRASTRUCTURE = (
+    OSError,  # includes ConnectionError
+    TimeoutError,
+    RedisError,
+    asyncpg.InterfaceError,  # includes a connection that no longer exists
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections
+)
 
 
 @dataclass
@@ -64,6 +75,4 @@ def parse_event(raw: bytes | None, stream: str | None = None) -> Event:
 
 def is_infrastructure_error(error: BaseException) -> bool:
     """Errors of the database or Redis themselves: wait them out, never blame the event."""
-    if isinstance(error, (OperationalError, InterfaceError, OSError, RedisError)):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+    return isinstance(error, _INFRASTRUCTURE)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from shared.database import Connection
 from shared.events.catalog import CATALOG
 from shared.events.envelope import Event, EventData
 
@@ -21,9 +19,7 @@ class Outbox:
     def __init__(self, schema: str, producer: str) -> None:
         self.schema = schema
         self.producer = producer
-        self._insert = text(
-            f"insert into {schema}.outbox (event_id, event_type, payload) values (:id, :type, :payload)"
-        )
+        self._insert = f"insert into {schema}.outbox (event_id, event_type, payload) values ($1, $2, $3)"
 
     def build(
         self, event_type: str, data: dict[str, Any], tenant_id: UUID | str | None, version: int = 1
@@ -39,18 +35,15 @@ class Outbox:
             data=data,
         )
 
-    async def add(self, session: AsyncSession, payload: EventData, tenant_id: UUID | str | None) -> Event:
-        """Write one event of `payload`'s type in the session's open transaction."""
+    async def add(self, conn: Connection, payload: EventData, tenant_id: UUID | str | None) -> Event:
+        """Write one event of `payload`'s type in the connection's open transaction."""
         event = self.build(payload.event_type, payload.model_dump(mode="json"), tenant_id, payload.version)
-        await self.add_event(session, event)
+        await self.add_event(conn, event)
         return event
 
-    async def add_event(self, session: AsyncSession, event: Event) -> None:
-        await session.execute(self._insert, {"id": event.id, "type": event.type, "payload": event.to_json()})
+    async def add_event(self, conn: Connection, event: Event) -> None:
+        await conn.execute(self._insert, event.id, event.type, event.to_json())
 
-    async def add_many(self, session: AsyncSession, events: list[Event]) -> None:
+    async def add_many(self, conn: Connection, events: list[Event]) -> None:
         if events:
-            await session.execute(
-                self._insert,
-                [{"id": e.id, "type": e.type, "payload": e.to_json()} for e in events],
-            )
+            await conn.executemany(self._insert, [(e.id, e.type, e.to_json()) for e in events])

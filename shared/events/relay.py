@@ -16,13 +16,10 @@ from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from sqlalchemy import Row, text
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.database import plain_url
+from shared.database import Connection, Database
 from shared.events.catalog import stream_of
+from shared.events.delivery import is_infrastructure_error
 from shared.events.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from shared.outage import Outage, sleep_unless_stopped
 
@@ -32,7 +29,7 @@ logger = logging.getLogger("shared.events.relay")
 class OutboxRelay:
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         redis: Redis,
         *,
         schema: str,
@@ -42,7 +39,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         retention_hours: int = 72,
     ) -> None:
-        self.engine = engine
+        self.database = database
         self.redis = redis
         self.schema = schema
         self.service = service
@@ -50,39 +47,35 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.stream_maxlen = stream_maxlen
         self.poll_interval = poll_interval
-        self._claim_sql = text(
+        self._claim_sql = (
             f"select seq, payload from {schema}.outbox where published_at is null "
-            f"order by seq limit :limit for update skip locked"
+            f"order by seq limit $1 for update skip locked"
         )
-        self._mark_sql = text(
-            f"update {schema}.outbox set published_at = now() where seq = any(cast(:seqs as bigint[]))"
-        )
-        self._cleanup_sql = text(
-            f"delete from {schema}.outbox where published_at < now() - make_interval(hours => {retention_hours})"
-        )
-        self._backlog_sql = text(f"select count(*) from {schema}.outbox where published_at is null")
+        self._mark_sql = f"update {schema}.outbox set published_at = now() where seq = any($1::bigint[])"
+        self._cleanup_sql = f"delete from {schema}.outbox where published_at < now() - make_interval(hours => {retention_hours})"
+        self._backlog_sql = f"select count(*) from {schema}.outbox where published_at is null"
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._outage = Outage(logger, f"{service} relay: Redis or PostgreSQL")
 
-    async def claim(self, conn: AsyncConnection) -> Sequence[Row[Any]]:
+    async def claim(self, conn: Connection) -> Sequence[Any]:
         """Lock up to one batch of unsent rows for this transaction."""
-        return (await conn.execute(self._claim_sql, {"limit": self.batch_size})).all()
+        return await conn.fetch(self._claim_sql, self.batch_size)
 
-    async def publish(self, rows: Sequence[Row[Any]]) -> None:
+    async def publish(self, rows: Sequence[Any]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for row in rows:
-            pipe.xadd(self.stream, {"event": row.payload}, maxlen=self.stream_maxlen, approximate=True)
+            pipe.xadd(self.stream, {"event": row["payload"]}, maxlen=self.stream_maxlen, approximate=True)
         await pipe.execute()
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many rows were sent."""
-        async with self.engine.begin() as conn:
+        async with self.database.transaction() as conn:
             rows = await self.claim(conn)
             if not rows:
                 return 0
             await self.publish(rows)
-            await conn.execute(self._mark_sql, {"seqs": [row.seq for row in rows]})
+            await conn.execute(self._mark_sql, [row["seq"] for row in rows])
         EVENTS_PUBLISHED.labels(self.service, self.stream).inc(len(rows))
         return len(rows)
 
@@ -105,7 +98,9 @@ class OutboxRelay:
                     if loop.time() >= housekeeping_at:
                         await self._housekeeping()
                         housekeeping_at = loop.time() + 60
-                except (RedisError, OSError, DBAPIError, OperationalError) as error:
+                except Exception as error:
+                    if not is_infrastructure_error(error):
+                        raise
                     await sleep_unless_stopped(stop, self._outage.failed(error))
                     continue
                 self._outage.recovered()
@@ -123,16 +118,15 @@ class OutboxRelay:
                 waiter.cancel()
 
     async def _housekeeping(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.database.transaction() as conn:
             await conn.execute(self._cleanup_sql)
-            OUTBOX_BACKLOG.labels(self.service).set(await conn.scalar(self._backlog_sql) or 0)
+            OUTBOX_BACKLOG.labels(self.service).set(await conn.fetchval(self._backlog_sql) or 0)
 
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
         try:
-            url = plain_url(self.engine.url.render_as_string(hide_password=False))
-            self._listener = await asyncpg.connect(url, timeout=2)
+            self._listener = await asyncpg.connect(self.database.url, timeout=2)
             await self._listener.add_listener(f"outbox_{self.schema}", self._notified)
         except (OSError, asyncpg.PostgresError, TimeoutError):
             self._listener = None

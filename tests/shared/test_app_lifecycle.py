@@ -7,10 +7,10 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.analytics.settings import Settings as AnalyticsSettings
 from shared.app import create_service_app
+from shared.database import Connection
 from shared.events.envelope import Event
 from shared.infrastructure import BackgroundTask, BaseContainer, Infrastructure
 from tests.support.stack import Stack
@@ -53,7 +53,7 @@ async def test_background_work_starts_after_the_container_and_stops_before_it_cl
         built.append(probe)
         return probe
 
-    async def on_metrics(session: AsyncSession, event: Event) -> None:
+    async def on_metrics(conn: Connection, event: Event) -> None:
         return None
 
     app = create_service_app(

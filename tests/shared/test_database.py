@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.database import create_engine, create_session_factory, tenant_transaction
+from shared.database import Connection, Database
 from shared.fleet import WITH_DATABASE
 from shared.migrations import head_revision, migrate
 from tests.support.evtest import EVTEST
@@ -44,77 +44,107 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy(owner_engine: Asyn
 
 
 @pytest.fixture
-async def tenant_rows(evtest_engine: AsyncEngine) -> AsyncEngine:
-    sessions = create_session_factory(evtest_engine)
+async def tenant_rows(evtest_db: Database) -> Database:
     for tenant, note in ((TENANT_A, "a-secret"), (TENANT_B, "b-secret")):
-        async with tenant_transaction(sessions, tenant) as session:
-            await session.execute(
-                text(
-                    "insert into evtest.effects (tenant_id, event_id, consumer, note) "
-                    "values (:t, :e, 'test', :n)"
-                ),
-                {"t": tenant, "e": uuid.uuid4(), "n": note},
+        async with evtest_db.transaction(tenant) as conn:
+            await conn.execute(
+                "insert into evtest.effects (tenant_id, event_id, consumer, note) values ($1, $2, 'test', $3)",
+                tenant,
+                uuid.uuid4(),
+                note,
             )
-    return evtest_engine
+    return evtest_db
 
 
-async def test_a_tenant_sees_only_its_rows(tenant_rows: AsyncEngine) -> None:
-    async with tenant_transaction(create_session_factory(tenant_rows), TENANT_A) as session:
-        notes = (await session.execute(text("select note from evtest.effects"))).scalars().all()
-    assert notes == ["a-secret"]
+async def _notes(conn: Connection) -> list[str]:
+    return [row["note"] for row in await conn.fetch("select note from evtest.effects")]
 
 
-async def test_a_tenant_cannot_update_or_delete_another_tenants_rows(tenant_rows: AsyncEngine) -> None:
-    sessions = create_session_factory(tenant_rows)
-    async with tenant_transaction(sessions, TENANT_A) as session:
-        updated = await session.execute(
-            text("update evtest.effects set note = 'pwned' where note = 'b-secret'")
-        )
-        deleted = await session.execute(text("delete from evtest.effects where note = 'b-secret'"))
-        assert updated.rowcount == 0 and deleted.rowcount == 0
-    async with tenant_transaction(sessions, TENANT_B) as session:
-        notes = (await session.execute(text("select note from evtest.effects"))).scalars().all()
-    assert notes == ["b-secret"]
+async def test_a_tenant_sees_only_its_rows(tenant_rows: Database) -> None:
+    async with tenant_rows.transaction(TENANT_A) as conn:
+        assert await _notes(conn) == ["a-secret"]
 
 
-async def test_a_tenant_cannot_write_a_row_for_another_tenant(tenant_rows: AsyncEngine) -> None:
-    with pytest.raises(DBAPIError, match="row-level security"):
-        async with tenant_transaction(create_session_factory(tenant_rows), TENANT_A) as session:
-            await session.execute(
-                text("insert into evtest.effects (tenant_id, event_id, consumer) values (:t, :e, 'x')"),
-                {"t": TENANT_B, "e": uuid.uuid4()},
+async def test_a_tenant_cannot_update_or_delete_another_tenants_rows(tenant_rows: Database) -> None:
+    async with tenant_rows.transaction(TENANT_A) as conn:
+        updated = await conn.execute("update evtest.effects set note = 'pwned' where note = 'b-secret'")
+        deleted = await conn.execute("delete from evtest.effects where note = 'b-secret'")
+        assert (updated, deleted) == ("UPDATE 0", "DELETE 0")
+    async with tenant_rows.transaction(TENANT_B) as conn:
+        assert await _notes(conn) == ["b-secret"]
+
+
+async def test_a_tenant_cannot_write_a_row_for_another_tenant(tenant_rows: Database) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        async with tenant_rows.transaction(TENANT_A) as conn:
+            await conn.execute(
+                "insert into evtest.effects (tenant_id, event_id, consumer) values ($1, $2, 'x')",
+                TENANT_B,
+                uuid.uuid4(),
             )
 
 
-async def test_without_a_tenant_a_query_sees_nothing(tenant_rows: AsyncEngine) -> None:
-    async with tenant_transaction(create_session_factory(tenant_rows), None) as session:
-        assert (await session.execute(text("select count(*) from evtest.effects"))).scalar() == 0
+async def test_without_a_tenant_a_query_sees_nothing(tenant_rows: Database) -> None:
+    async with tenant_rows.transaction(None) as conn:
+        assert await conn.fetchval("select count(*) from evtest.effects") == 0
 
 
-async def test_tenant_setting_ends_with_its_transaction(tenant_rows: AsyncEngine) -> None:
-    sessions = create_session_factory(tenant_rows)
-    async with sessions() as session:
-        async with session.begin():
-            await session.execute(text("select set_config('app.tenant_id', :t, true)"), {"t": str(TENANT_A)})
-            assert (await session.execute(text("select count(*) from evtest.effects"))).scalar() == 1
-        async with session.begin():
-            assert (await session.execute(text("select count(*) from evtest.effects"))).scalar() == 0
+async def test_tenant_setting_ends_with_its_transaction(tenant_rows: Database) -> None:
+    """The pooled connection carries no tenant into the next transaction (one connection here)."""
+    single = await Database(tenant_rows.url, pool_size=1).open()
+    try:
+        async with single.transaction(TENANT_A) as conn:
+            first = conn.get_server_pid()
+            assert await conn.fetchval("select count(*) from evtest.effects") == 1
+        async with single.transaction(None) as conn:
+            assert conn.get_server_pid() == first
+            assert await conn.fetchval("select count(*) from evtest.effects") == 0
+            assert await conn.fetchval("select current_setting('app.tenant_id', true)") in ("", None)
+    finally:
+        await single.close()
+
+
+async def test_a_failing_block_rolls_back_and_the_connection_is_reusable(tenant_rows: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with tenant_rows.transaction(TENANT_A) as conn:
+            await conn.execute("delete from evtest.effects")
+            raise RuntimeError("a rule failed after the write")
+    async with tenant_rows.transaction(TENANT_A) as conn:
+        assert await _notes(conn) == ["a-secret"]
+
+
+async def test_a_connection_that_died_in_the_pool_is_replaced_not_reported(
+    tenant_rows: Database, owner_engine: AsyncEngine
+) -> None:
+    """No ping per checkout: a connection the server dropped while it was pooled fails on its
+    first statement, before anything happened, and the checkout is retried on a fresh one."""
+    single = await Database(tenant_rows.url, pool_size=1).open()
+    try:
+        async with single.transaction(TENANT_A) as conn:
+            pid = conn.get_server_pid()
+        async with owner_engine.begin() as owner:
+            assert await owner.scalar(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        async with single.transaction(TENANT_A) as conn:
+            assert conn.get_server_pid() != pid
+            assert await _notes(conn) == ["a-secret"]
+    finally:
+        await single.close()
 
 
 @pytest.mark.parametrize("service", [s for s in WITH_DATABASE], ids=lambda s: s.name)
 async def test_each_runtime_role_is_denied_every_other_schema(stack: Stack, service) -> None:  # type: ignore[no-untyped-def]
-    engine = create_engine(stack.runtime_url(service.name), pool_size=1)
+    database = await Database(stack.runtime_url(service.name), pool_size=1).open()
     try:
-        async with engine.connect() as conn:
-            assert await conn.scalar(text(f"select count(*) from {service.schema}.outbox")) is not None
+        async with database.transaction() as conn:
+            assert await conn.fetchval(f"select count(*) from {service.schema}.outbox") is not None
         for other in WITH_DATABASE:
             if other is service:
                 continue
-            async with engine.connect() as conn:
-                with pytest.raises(DBAPIError, match="permission denied for schema"):
-                    await conn.execute(text(f"select * from {other.schema}.outbox"))
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for schema"):
+                async with database.transaction() as conn:
+                    await conn.execute(f"select * from {other.schema}.outbox")
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 async def test_runtime_roles_own_nothing_and_cannot_bypass_rls(owner_engine: AsyncEngine) -> None:

@@ -12,12 +12,11 @@ import logging
 import sys
 import uuid
 
+import asyncpg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.database import create_engine, create_session_factory
+from shared.database import Connection, Database
 from shared.events.consumer import EventConsumer
 from shared.events.dead import list_dead
 from shared.events.envelope import Event
@@ -29,25 +28,53 @@ from tests.support.stack import Stack
 TENANT = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
 
 
-async def _failing_statement(stack: Stack, secret: str) -> DBAPIError:
-    engine = create_engine(stack.runtime_url("user_management"), pool_size=1)
+async def _failing_statement(stack: Stack, secret: str) -> Exception:
+    database = await Database(stack.runtime_url("user_management"), pool_size=1).open()
     try:
-        async with engine.connect() as conn:
-            with pytest.raises(DBAPIError) as caught:
-                await conn.execute(text("select cast(:value as integer)"), {"value": secret})
+        with pytest.raises(asyncpg.DataError) as caught:
+            async with database.transaction() as conn:
+                await conn.execute("select $1::integer", secret)
     finally:
-        await engine.dispose()
+        await database.close()
     return caught.value
 
 
-async def test_the_engine_hides_parameters_and_the_summary_hides_the_drivers_message(stack: Stack) -> None:
+async def _unique_violation(stack: Stack, owner_engine: AsyncEngine, secret: str) -> Exception:
+    database = await Database(stack.runtime_url("user_management"), pool_size=1).open()
+    email = f"{secret}@acme.io"
+    tenant = uuid.uuid4()
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError) as caught:
+            async with database.transaction(tenant) as conn:
+                await conn.execute(
+                    "insert into users.tenants (id, name, plan) values ($1, 'x', 'basic')", tenant
+                )
+                for _ in range(2):
+                    await conn.execute(
+                        "insert into users.users (id, tenant_id, email, full_name, role) values ($1, $2, $3, 'x', 'owner')",
+                        uuid.uuid4(),
+                        tenant,
+                        email,
+                    )
+    finally:
+        await database.close()
+    return caught.value
+
+
+async def test_the_summary_hides_the_values_the_driver_and_the_server_quote(
+    stack: Stack, owner_engine: AsyncEngine
+) -> None:
     secret = uuid.uuid4().hex
     error = await _failing_statement(stack, secret)
-    assert "hidden due to hide_parameters" in str(error)
-    assert secret[:20] in str(error)  # the driver's own message still quotes it: hence the summary
+    assert secret[:20] in str(error)  # the driver's own message quotes the value: hence the summary
     summary = safe_error_text(error)
     assert secret[:8] not in summary
-    assert summary.startswith("DBAPIError (") and "details hidden" in summary
+    assert summary.startswith("DataError (") and "details hidden" in summary
+
+    duplicate = await _unique_violation(stack, owner_engine, secret)
+    summary = safe_error_text(duplicate)
+    assert secret[:8] not in summary
+    assert "SQLSTATE 23505" in summary and "constraint users_email_unique" in summary
 
 
 async def test_a_logged_database_error_shows_no_value(stack: Stack) -> None:
@@ -57,7 +84,7 @@ async def test_a_logged_database_error_shows_no_value(stack: Stack) -> None:
         "probe", logging.ERROR, __file__, 1, "it failed", None, (type(error), error, None)
     )
     line = json.loads(JsonFormatter("probe").format(record))
-    assert "DBAPIError" in line["exception"] and secret[:8] not in line["exception"]
+    assert "DataError" in line["exception"] and secret[:8] not in line["exception"]
     try:
         raise RuntimeError(f"an ordinary error keeps its message {secret}")
     except RuntimeError:
@@ -66,22 +93,21 @@ async def test_a_logged_database_error_shows_no_value(stack: Stack) -> None:
 
 
 async def test_a_dead_letter_carries_no_value_of_the_failing_statement(
-    stack: Stack, evtest_engine: AsyncEngine, redis
+    stack: Stack, evtest_db: Database, redis
 ) -> None:  # type: ignore[no-untyped-def]
     secret = uuid.uuid4().hex
 
-    async def writes_garbage(session: AsyncSession, event: Event) -> None:
-        await session.execute(text("select cast(:value as integer)"), {"value": secret})
+    async def writes_garbage(conn: Connection, event: Event) -> None:
+        await conn.execute("select $1::integer", secret)
 
-    sessions = create_session_factory(evtest_engine)
-    async with sessions() as session, session.begin():
-        await OUTBOX.add_event(session, make_event(TENANT, note="x"))
+    async with evtest_db.transaction(TENANT) as conn:
+        await OUTBOX.add_event(conn, make_event(TENANT, note="x"))
     from shared.events.relay import OutboxRelay
 
-    await OutboxRelay(evtest_engine, redis, schema="evtest", service="campaign_management").drain()
+    await OutboxRelay(evtest_db, redis, schema="evtest", service="campaign_management").drain()
     consumer = EventConsumer(
         redis,
-        sessions,
+        evtest_db,
         service=EVTEST.name,
         schema="evtest",
         handlers={EVENT_TYPE: writes_garbage},
@@ -97,4 +123,4 @@ async def test_a_dead_letter_carries_no_value_of_the_failing_statement(
 
     [letter] = await eventually_async(dead)
     assert letter.reason == "handler_failed"
-    assert "DBAPIError" in letter.error and secret[:8] not in letter.error
+    assert "DataError" in letter.error and secret[:8] not in letter.error

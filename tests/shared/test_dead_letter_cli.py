@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from shared.database import Connection
 from shared.events.envelope import Event
 from shared.fleet import REPO_ROOT
 from tests.support.evbus import commit_events, consumer_for, relay_for
@@ -32,15 +31,15 @@ def dead_cli(*args: str, redis_url: str | None) -> subprocess.CompletedProcess[s
 
 
 async def test_list_and_replay_a_dead_letter_from_the_command_line(
-    stack: Stack, evtest_engine, redis, owner_engine
+    stack: Stack, evtest_db, redis, owner_engine
 ) -> None:
-    async def rejecting(session: AsyncSession, event: Event) -> None:
+    async def rejecting(conn: Connection, event: Event) -> None:
         raise ValueError("downstream said no")
 
-    [event] = await commit_events(evtest_engine, 1, note="doomed")
-    await relay_for(evtest_engine, redis).drain()
+    [event] = await commit_events(evtest_db, 1, note="doomed")
+    await relay_for(evtest_db, redis).drain()
     [(original_id, original)] = await redis.xrange(STREAM)
-    consumer = consumer_for(evtest_engine, redis, rejecting, max_deliveries=1)
+    consumer = consumer_for(evtest_db, redis, rejecting, max_deliveries=1)
     await consumer.ensure_groups()
     assert await consumer.poll_once(block_ms=50) == 1  # fails once: dead at once with N = 1
 

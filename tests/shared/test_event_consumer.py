@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.database import Connection
 from shared.events.consumer import Malformed, parse_event
 from shared.events.dead import list_dead
 from shared.events.envelope import Event
@@ -33,12 +33,12 @@ async def _pending(redis: Redis, stream: str = STREAM) -> int:
 
 
 async def test_a_message_delivered_more_than_4n_times_is_dead_lettered_when_reclaimed(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
-    at_cap, over_cap = await commit_events(evtest_engine, 2)
-    await relay_for(evtest_engine, redis).drain()
+    at_cap, over_cap = await commit_events(evtest_db, 2)
+    await relay_for(evtest_db, redis).drain()
     calls: list[uuid.UUID] = []
-    consumer = consumer_for(evtest_engine, redis, recording(calls), name="survivor", max_deliveries=2)
+    consumer = consumer_for(evtest_db, redis, recording(calls), name="survivor", max_deliveries=2)
     cap = 4 * 2
     await consumer.ensure_groups()
     dead_before = metric("events_dead_total", service=EVTEST.name, reason="redelivery_cap")
@@ -120,11 +120,11 @@ def test_parse_event_accepts_the_rightful_producer_on_its_own_stream() -> None:
 
 
 async def test_consumer_dead_letters_forged_producers_and_streams_and_handles_the_rest(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
     calls: list[uuid.UUID] = []
     consumer = consumer_for(
-        evtest_engine,
+        evtest_db,
         redis,
         handlers={
             EVENT_TYPE: recording(calls),
@@ -175,14 +175,14 @@ async def test_consumer_dead_letters_forged_producers_and_streams_and_handles_th
 
 
 async def test_event_metrics_follow_publishing_handling_failures_duplicates_and_dead_letters(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
     broken = True
 
-    async def picky(session: AsyncSession, event: Event) -> None:
+    async def picky(conn: Connection, event: Event) -> None:
         if broken and event.data["note"].startswith("bad"):
             raise ValueError("not yet")
-        await recording_handler("c1")(session, event)
+        await recording_handler("c1")(conn, event)
 
     def counters() -> dict[str, float]:
         return {
@@ -197,9 +197,9 @@ async def test_event_metrics_follow_publishing_handling_failures_duplicates_and_
         now = counters()
         return {name: now[name] - before[name] for name in now if now[name] != before[name]}
 
-    relay = relay_for(evtest_engine, redis)
-    good = await commit_events(evtest_engine, 2, note="good")
-    [bad] = await commit_events(evtest_engine, 1, note="bad")
+    relay = relay_for(evtest_db, redis)
+    good = await commit_events(evtest_db, 2, note="good")
+    [bad] = await commit_events(evtest_db, 1, note="bad")
     await relay._housekeeping()
     assert metric("outbox_unpublished", service=PRODUCER) == 3
 
@@ -210,9 +210,7 @@ async def test_event_metrics_follow_publishing_handling_failures_duplicates_and_
     assert metric("outbox_unpublished", service=PRODUCER) == 0
 
     # one handler failure, two events handled; the failed one stays pending
-    slow = consumer_for(
-        evtest_engine, redis, picky, name="c1", max_deliveries=10, visibility_timeout_ms=60_000
-    )
+    slow = consumer_for(evtest_db, redis, picky, name="c1", max_deliveries=10, visibility_timeout_ms=60_000)
     await slow.ensure_groups()
     start = counters()
     assert await slow.poll_once(block_ms=50) == 3
@@ -222,7 +220,7 @@ async def test_event_metrics_follow_publishing_handling_failures_duplicates_and_
 
     # the handler recovers; another consumer reclaims the idle message
     broken = False
-    fast = consumer_for(evtest_engine, redis, picky, name="c2", max_deliveries=10, visibility_timeout_ms=100)
+    fast = consumer_for(evtest_db, redis, picky, name="c2", max_deliveries=10, visibility_timeout_ms=100)
     start = counters()
     await eventually_async(fast.reclaim, timeout=10)
     assert moved(start) == {"handled": 1}
@@ -247,10 +245,10 @@ async def test_event_metrics_follow_publishing_handling_failures_duplicates_and_
     assert [d.reason for d in await list_dead(redis)] == ["malformed"]
 
 
-async def test_a_duplicate_delivery_is_not_counted_as_handled(evtest_engine, redis, owner_engine) -> None:
-    [event] = await commit_events(evtest_engine, 1)
-    await relay_for(evtest_engine, redis).drain()
-    consumer = consumer_for(evtest_engine, redis)
+async def test_a_duplicate_delivery_is_not_counted_as_handled(evtest_db, redis, owner_engine) -> None:
+    [event] = await commit_events(evtest_db, 1)
+    await relay_for(evtest_db, redis).drain()
+    consumer = consumer_for(evtest_db, redis)
     await consumer.ensure_groups()
     assert await consumer.poll_once(block_ms=50) == 1
     await redis.xadd(STREAM, {"event": event.to_json()})
@@ -265,13 +263,13 @@ async def test_a_duplicate_delivery_is_not_counted_as_handled(evtest_engine, red
 
 
 async def test_a_pending_message_trimmed_from_its_stream_is_acked_and_counted_as_lost(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
     """A consumer was down while the relay's MAXLEN trimmed a message it had read but not acked:
     nothing is left to handle, so it must not stay pending (and be claimed) forever."""
-    await commit_events(evtest_engine, 1)
-    await relay_for(evtest_engine, redis).drain()
-    consumer = consumer_for(evtest_engine, redis)
+    await commit_events(evtest_db, 1)
+    await relay_for(evtest_db, redis).drain()
+    consumer = consumer_for(evtest_db, redis)
     await consumer.ensure_groups()
     await redis.xreadgroup(EVTEST.name, "gone-away", {STREAM: ">"}, count=10)  # read, never acked
     await redis.xtrim(STREAM, maxlen=0)

@@ -35,7 +35,7 @@ async def _caught_up(redis: Redis, owner_engine, committed: list[Event]) -> bool
 
 
 async def test_redis_outage_mid_stream_delivers_every_event_exactly_once(
-    stack: Stack, evtest_engine, owner_engine, caplog: pytest.LogCaptureFixture
+    stack: Stack, evtest_db, owner_engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="shared.events.relay")
     caplog.set_level(logging.WARNING, logger="shared.events.consumer")
@@ -45,9 +45,9 @@ async def test_redis_outage_mid_stream_delivers_every_event_exactly_once(
     )
     server.start()
     relay_redis, consumer_redis = create_redis(server.url), create_redis(server.url)
-    relay = relay_for(evtest_engine, relay_redis, batch_size=50)
+    relay = relay_for(evtest_db, relay_redis, batch_size=50)
     consumer = consumer_for(
-        evtest_engine,
+        evtest_db,
         consumer_redis,
         recording_handler("c1", delay=0.001),
         max_deliveries=5,
@@ -61,7 +61,7 @@ async def test_redis_outage_mid_stream_delivers_every_event_exactly_once(
     async def produce() -> None:
         batch = 0
         while producing.is_set():
-            committed.extend(await commit_events(evtest_engine, 10, note=f"batch{batch}-"))
+            committed.extend(await commit_events(evtest_db, 10, note=f"batch{batch}-"))
             batch += 1
             await asyncio.sleep(0.01)  # pacing only: a steady trickle of small transactions
 

@@ -13,11 +13,11 @@ from tests.support.kit import eventually_async
 
 
 async def test_two_relays_draining_at_once_publish_each_row_exactly_once(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
-    events = await commit_events(evtest_engine, 2000)
-    first = relay_for(evtest_engine, redis, batch_size=25)
-    second = relay_for(evtest_engine, redis, batch_size=25)
+    events = await commit_events(evtest_db, 2000)
+    first = relay_for(evtest_db, redis, batch_size=25)
+    second = relay_for(evtest_db, redis, batch_size=25)
 
     sent = await asyncio.gather(first.drain(), second.drain())
 
@@ -31,13 +31,13 @@ async def test_two_relays_draining_at_once_publish_each_row_exactly_once(
 
 
 async def test_housekeeping_deletes_rows_published_more_than_72_hours_ago(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
-    old, older, recent, fresh = await commit_events(evtest_engine, 4, note="published")
-    relay = relay_for(evtest_engine, redis)
+    old, older, recent, fresh = await commit_events(evtest_db, 4, note="published")
+    relay = relay_for(evtest_db, redis)
     assert await relay.drain() == 4
-    [waiting] = await commit_events(evtest_engine, 1, note="unpublished")
-    [waiting_long] = await commit_events(evtest_engine, 1, note="unpublished-old")
+    [waiting] = await commit_events(evtest_db, 1, note="unpublished")
+    [waiting_long] = await commit_events(evtest_db, 1, note="unpublished-old")
     hours_ago = {old.id: 73, older.id: 30 * 24, recent.id: 71}
     async with owner_engine.begin() as conn:
         for event_id, hours in hours_ago.items():
@@ -62,17 +62,17 @@ async def test_housekeeping_deletes_rows_published_more_than_72_hours_ago(
 
 
 async def test_a_commit_wakes_the_relay_through_notify_long_before_its_poll_interval(
-    evtest_engine, redis
+    evtest_db, redis
 ) -> None:
-    relay = relay_for(evtest_engine, redis, poll_interval=30.0)
+    relay = relay_for(evtest_db, redis, poll_interval=30.0)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
-        [first] = await commit_events(evtest_engine, 1, note="first")
+        [first] = await commit_events(evtest_db, 1, note="first")
         await eventually_async(lambda: _published(redis, first.id), timeout=10)
         # The relay has published everything and now waits up to 30 s for work; only the
         # NOTIFY of the outbox trigger can get the next event out within 10 s.
-        [second] = await commit_events(evtest_engine, 1, note="second")
+        [second] = await commit_events(evtest_db, 1, note="second")
         await eventually_async(lambda: _published(redis, second.id), timeout=10)
         assert not task.done()
     finally:

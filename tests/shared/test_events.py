@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.database import create_session_factory, tenant_transaction
+from shared.database import Connection
 from shared.events.consumer import EventConsumer
 from shared.events.dead import list_dead, replay
 from shared.events.envelope import Event
@@ -60,38 +60,35 @@ async def drain_consumer(
     await eventually_async(done, timeout=timeout, interval=0.01)
 
 
-async def test_event_in_rolled_back_transaction_is_never_published(
-    evtest_engine, redis, owner_engine
-) -> None:
-    sessions = create_session_factory(evtest_engine)
+async def test_event_in_rolled_back_transaction_is_never_published(evtest_db, redis, owner_engine) -> None:
     with pytest.raises(RuntimeError):
-        async with tenant_transaction(sessions, TENANT) as session:
-            await OUTBOX.add(session, Noted(note="doomed"), TENANT)
+        async with evtest_db.transaction(TENANT) as conn:
+            await OUTBOX.add(conn, Noted(note="doomed"), TENANT)
             raise RuntimeError("business rule failed after the event was written")
-    assert await relay_for(evtest_engine, redis).drain() == 0
+    assert await relay_for(evtest_db, redis).drain() == 0
     assert await redis.xlen(STREAM) == 0
 
 
 async def test_committed_event_survives_relay_crash_between_xadd_and_mark(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
-    [event] = await commit_events(evtest_engine, 1)
-    crashed = relay_for(evtest_engine, redis)
-    conn = await evtest_engine.connect()
-    await conn.begin()
+    [event] = await commit_events(evtest_db, 1)
+    crashed = relay_for(evtest_db, redis)
+    conn = await evtest_db.pool.acquire()
+    await conn.execute("BEGIN")
     rows = await crashed.claim(conn)
     await crashed.publish(rows)
-    await conn.invalidate()  # the process dies here: no mark, the transaction is gone
-    await conn.close()
+    conn.terminate()  # the process dies here: no mark, the transaction is gone
+    await evtest_db.pool.release(conn)
 
-    assert await relay_for(evtest_engine, redis).drain() == 1
+    assert await relay_for(evtest_db, redis).drain() == 1
     assert await redis.xlen(STREAM) == 2  # published twice: at-least-once
-    await drain_consumer(consumer_for(evtest_engine, redis), 1, owner_engine)
+    await drain_consumer(consumer_for(evtest_db, redis), 1, owner_engine)
     assert await effects(owner_engine) == [(event.id, "c1")]  # handled once: the inbox dedupes
 
 
 async def test_events_committed_while_redis_is_down_are_all_delivered(
-    stack: Stack, evtest_engine, owner_engine, caplog: pytest.LogCaptureFixture
+    stack: Stack, evtest_db, owner_engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="shared.events.relay")
     from devstack.embedded import EmbeddedRedis, free_port
@@ -99,14 +96,14 @@ async def test_events_committed_while_redis_is_down_are_all_delivered(
     server = EmbeddedRedis(stack.workdir / f"redis-outage-{uuid.uuid4().hex[:6]}", free_port(), durable=False)
     server.start()
     redis = create_redis(server.url)
-    relay = relay_for(evtest_engine, redis, batch_size=200)
+    relay = relay_for(evtest_db, redis, batch_size=200)
     stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(stop))
     try:
-        await commit_events(evtest_engine, 1)
+        await commit_events(evtest_db, 1)
         await eventually_async(lambda: redis.xlen(STREAM))  # the relay is up and publishing
         server.stop()  # not durable: that first event is gone with it, the outbox had done its part
-        events = await commit_events(evtest_engine, 1000)
+        events = await commit_events(evtest_db, 1000)
         # the relay keeps failing against the dead Redis meanwhile
         await eventually_async(lambda: _outage_noticed(caplog))
         assert await unpublished(owner_engine) == 1000
@@ -123,24 +120,24 @@ async def test_events_committed_while_redis_is_down_are_all_delivered(
 
 
 async def test_failing_handler_goes_to_dead_letters_after_n_tries_and_replay_brings_it_back(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
     attempts: list[uuid.UUID] = []
     healthy = False
 
-    async def flaky(session: AsyncSession, event: Event) -> None:
+    async def flaky(conn: Connection, event: Event) -> None:
         attempts.append(event.id)
         if not healthy:
             raise ValueError("downstream rejected the campaign")
-        await recording_handler("c1")(session, event)
+        await recording_handler("c1")(conn, event)
 
-    [event] = await commit_events(evtest_engine, 1)
+    [event] = await commit_events(evtest_db, 1)
     published_before = metric("events_published_total", service=PRODUCER, stream=STREAM)
-    await relay_for(evtest_engine, redis).drain()
+    await relay_for(evtest_db, redis).drain()
     assert metric("events_published_total", service=PRODUCER, stream=STREAM) == published_before + 1
     failed_before = metric("events_failed_total", service=EVTEST.name, type=EVENT_TYPE)
     dead_before = metric("events_dead_total", service=EVTEST.name, reason="handler_failed")
-    consumer = consumer_for(evtest_engine, redis, flaky, max_deliveries=3)
+    consumer = consumer_for(evtest_db, redis, flaky, max_deliveries=3)
     await consumer.ensure_groups()
 
     async def dead_lettered() -> bool:
@@ -171,17 +168,17 @@ async def test_failing_handler_goes_to_dead_letters_after_n_tries_and_replay_bri
 
 
 async def test_one_failing_event_does_not_hold_back_the_rest_of_its_batch(
-    evtest_engine, redis, owner_engine
+    evtest_db, redis, owner_engine
 ) -> None:
-    async def picky(session: AsyncSession, event: Event) -> None:
+    async def picky(conn: Connection, event: Event) -> None:
         if event.data["note"].startswith("bad"):
             raise ValueError("bad event")
-        await recording_handler("c1")(session, event)
+        await recording_handler("c1")(conn, event)
 
-    good = await commit_events(evtest_engine, 5, note="good")
-    await commit_events(evtest_engine, 1, note="bad")
-    await relay_for(evtest_engine, redis).drain()
-    consumer = consumer_for(evtest_engine, redis, picky)
+    good = await commit_events(evtest_db, 5, note="good")
+    await commit_events(evtest_db, 1, note="bad")
+    await relay_for(evtest_db, redis).drain()
+    consumer = consumer_for(evtest_db, redis, picky)
     await consumer.ensure_groups()
     await consumer.poll_once(block_ms=50)
     assert sorted(e for e, _ in await effects(owner_engine)) == sorted(e.id for e in good)
@@ -201,13 +198,13 @@ async def test_one_failing_event_does_not_hold_back_the_rest_of_its_batch(
     ],
 )
 async def test_malformed_messages_are_dead_lettered_and_the_loop_goes_on(
-    payload: bytes, reason: str, evtest_engine, redis, owner_engine
+    payload: bytes, reason: str, evtest_db, redis, owner_engine
 ) -> None:
-    consumer = consumer_for(evtest_engine, redis)
+    consumer = consumer_for(evtest_db, redis)
     await consumer.ensure_groups()
     await redis.xadd(STREAM, {"event": payload})
-    [good] = await commit_events(evtest_engine, 1)
-    await relay_for(evtest_engine, redis).drain()
+    [good] = await commit_events(evtest_db, 1)
+    await relay_for(evtest_db, redis).drain()
 
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
@@ -292,11 +289,11 @@ async def _no_unpublished(owner_engine: AsyncEngine) -> bool:
 
 
 async def test_consumer_killed_mid_batch_is_reclaimed_and_each_effect_happens_once(
-    stack: Stack, evtest_engine, redis, owner_engine, workers
+    stack: Stack, evtest_db, redis, owner_engine, workers
 ) -> None:
     workers.append(_start_worker(stack, "doomed", delay=0.02, batch=100))
-    events = await commit_events(evtest_engine, 300)
-    await relay_for(evtest_engine, redis).drain()
+    events = await commit_events(evtest_db, 300)
+    await relay_for(evtest_db, redis).drain()
 
     async def mid_batch() -> bool:
         # one batch committed, and the next one read but unacked (it takes ~2 s to handle)
@@ -322,28 +319,28 @@ async def test_consumer_killed_mid_batch_is_reclaimed_and_each_effect_happens_on
 
 
 async def test_two_consumer_processes_in_one_group_share_the_work(
-    stack: Stack, evtest_engine, redis, owner_engine, workers
+    stack: Stack, evtest_db, redis, owner_engine, workers
 ) -> None:
     workers.append(_start_worker(stack, "alpha", delay=0.005, batch=10))
     workers.append(_start_worker(stack, "beta", delay=0.005, batch=10))
-    events = await commit_events(evtest_engine, 400)
-    await relay_for(evtest_engine, redis).drain()
+    events = await commit_events(evtest_db, 400)
+    await relay_for(evtest_db, redis).drain()
     rows = await wait_for_effects(owner_engine, 400)
     assert sorted(e for e, _ in rows) == sorted(e.id for e in events)
     by_consumer = {name: sum(1 for _, c in rows if c == name) for name in ("alpha", "beta")}
     assert by_consumer["alpha"] > 0 and by_consumer["beta"] > 0, by_consumer
 
 
-async def test_consumer_recreates_its_group_when_redis_lost_it(evtest_engine, redis, owner_engine) -> None:
-    consumer = consumer_for(evtest_engine, redis)
+async def test_consumer_recreates_its_group_when_redis_lost_it(evtest_db, redis, owner_engine) -> None:
+    consumer = consumer_for(evtest_db, redis)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     try:
         await eventually_async(lambda: _group_exists(redis))
         await redis.flushdb()  # stream and consumer group gone, as after a Redis wipe
         await eventually_async(lambda: _group_exists(redis))  # the running consumer made it again
-        [event] = await commit_events(evtest_engine, 1)
-        await relay_for(evtest_engine, redis).drain()
+        [event] = await commit_events(evtest_db, 1)
+        await relay_for(evtest_db, redis).drain()
         rows = await wait_for_effects(owner_engine, 1, timeout=10)
         assert rows == [(event.id, "c1")]
     finally:

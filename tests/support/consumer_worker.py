@@ -12,18 +12,18 @@ import asyncio
 import os
 import signal
 
-from shared.database import create_engine, create_session_factory
+from shared.database import Database
 from shared.events.consumer import EventConsumer
 from shared.redis import create_redis
 from tests.support.evtest import EVENT_TYPE, EVTEST, recording_handler
 
 
 async def main(name: str, delay: float, batch: int, visibility_ms: int) -> None:
-    engine = create_engine(os.environ["EVTEST_DATABASE_URL"], pool_size=4)
+    database = await Database(os.environ["EVTEST_DATABASE_URL"], pool_size=4).open()
     redis = create_redis(os.environ["REDIS_URL"])
     consumer = EventConsumer(
         redis,
-        create_session_factory(engine),
+        database,
         service=EVTEST.name,
         schema="evtest",
         handlers={EVENT_TYPE: recording_handler(name, delay)},
@@ -39,7 +39,7 @@ async def main(name: str, delay: float, batch: int, visibility_ms: int) -> None:
         await consumer.run(stop)
     finally:
         await redis.aclose()
-        await engine.dispose()
+        await database.close()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.database import create_session_factory, tenant_transaction
+from shared.database import Database
 from shared.events.consumer import EventConsumer, Handler
 from shared.events.envelope import Event
 from shared.events.relay import OutboxRelay
@@ -27,15 +27,15 @@ def metric(name: str, **labels: str) -> float:
 
 
 def relay_for(
-    engine: AsyncEngine, redis: Redis, batch_size: int = 500, poll_interval: float = 1.0
+    database: Database, redis: Redis, batch_size: int = 500, poll_interval: float = 1.0
 ) -> OutboxRelay:
     return OutboxRelay(
-        engine, redis, schema="evtest", service=PRODUCER, batch_size=batch_size, poll_interval=poll_interval
+        database, redis, schema="evtest", service=PRODUCER, batch_size=batch_size, poll_interval=poll_interval
     )
 
 
 def consumer_for(
-    engine: AsyncEngine,
+    database: Database,
     redis: Redis,
     handler: Handler | None = None,
     name: str = "c1",
@@ -47,7 +47,7 @@ def consumer_for(
 ) -> EventConsumer:
     return EventConsumer(
         redis,
-        create_session_factory(engine),
+        database,
         service=EVTEST.name,
         schema="evtest",
         handlers=handlers or {EVENT_TYPE: handler or recording_handler(name)},
@@ -58,11 +58,11 @@ def consumer_for(
     )
 
 
-async def commit_events(engine: AsyncEngine, count: int, note: str = "") -> list[Event]:
+async def commit_events(database: Database, count: int, note: str = "") -> list[Event]:
     """`count` events written to the evtest outbox in one committed transaction."""
     events = [make_event(TENANT, f"{note}{i}") for i in range(count)]
-    async with tenant_transaction(create_session_factory(engine), TENANT) as session:
-        await OUTBOX.add_many(session, events)
+    async with database.transaction(TENANT) as conn:
+        await OUTBOX.add_many(conn, events)
     return events
 
 
@@ -95,9 +95,9 @@ def recording(calls: list[uuid.UUID], inner: Handler | None = None) -> Handler:
     """A handler that notes each event id it runs for, then writes the usual effects row."""
     effect = inner or recording_handler("c1")
 
-    async def handle(session, event: Event) -> None:  # type: ignore[no-untyped-def]
+    async def handle(conn, event: Event) -> None:  # type: ignore[no-untyped-def]
         calls.append(event.id)
-        await effect(session, event)
+        await effect(conn, event)
 
     return handle
 

@@ -10,9 +10,7 @@ import asyncio
 from pathlib import Path
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from shared.database import Connection
 from shared.events.envelope import Event, EventData
 from shared.events.outbox import Outbox
 from shared.fleet import ServiceSpec
@@ -28,20 +26,15 @@ def recording_handler(consumer: str, delay: float = 0.0):  # type: ignore[no-unt
     """A handler whose effect is one `effects` row per handled event (no unique constraint,
     so a double effect would show up as two rows)."""
 
-    async def handle(session: AsyncSession, event: Event) -> None:
+    async def handle(conn: Connection, event: Event) -> None:
         if delay:
             await asyncio.sleep(delay)
-        await session.execute(
-            text(
-                "insert into evtest.effects (tenant_id, event_id, consumer, note) "
-                "values (:tenant, :event, :consumer, :note)"
-            ),
-            {
-                "tenant": event.tenant_id,
-                "event": event.id,
-                "consumer": consumer,
-                "note": event.data.get("note"),
-            },
+        await conn.execute(
+            "insert into evtest.effects (tenant_id, event_id, consumer, note) values ($1, $2, $3, $4)",
+            event.tenant_id,
+            event.id,
+            consumer,
+            event.data.get("note"),
         )
 
     return handle

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devstack.embedded import EmbeddedRedis
 from devstack.stackenv import runtime_url
@@ -66,3 +67,12 @@ def running_services(
         yield {name: f"http://127.0.0.1:{port}" for name, port in chosen.items()}
     finally:
         fleet.stop(timeout=10)
+
+
+def owner_engine_for(url: str) -> Any:
+    """A SQLAlchemy engine for tests' own setup and inspection (the services use asyncpg)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.migrations import async_url
+
+    return create_async_engine(async_url(url), pool_size=2)

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from asyncpg import UniqueViolationError
 
 from services.user_management import domain
 from services.user_management.events import UserDeactivated, UserInvited, UserRegistered, UserRoleChanged
@@ -73,6 +73,7 @@ class UserAdministration:
                 actor = await current_user(work.repo, principal, "users:manage")
                 domain.check_role_change(actor.role, None, role)
                 user = User(
+                    id=uuid.uuid4(),
                     tenant_id=actor.tenant_id,
                     email=email,
                     full_name=full_name,
@@ -81,11 +82,10 @@ class UserAdministration:
                     password_hash=password_hash,
                     invite_expires_at=None if password_hash else utcnow() + self.invite_ttl,
                 )
-                await work.repo.add(user)
+                user = await work.repo.add(user)
                 await self._announce(work, user, actor)
-                await work.repo.reload(user)
                 return user
-        except IntegrityError:
+        except UniqueViolationError:
             raise errors.Conflict("an account with this email already exists") from None
 
     async def _announce(self, work: Work[IdentityRepository], user: User, actor: User) -> None:
@@ -126,7 +126,7 @@ class UserAdministration:
             if user.invite_expires_at is None or user.invite_expires_at <= utcnow():
                 raise errors.Gone("the invitation has expired; invite the user again")
             token = domain.new_tenant_token(user.tenant_id, domain.INVITE_PREFIX)
-            user.invite_token_hash = domain.token_digest(token)
+            await work.repo.update(user, invite_token_hash=domain.token_digest(token))
             return InvitationLink(
                 f"{self.public_app_url}/accept-invite?token={token}", user.invite_expires_at
             )
@@ -145,7 +145,8 @@ class UserAdministration:
             if role is not None and role != user.role:
                 domain.check_role_change(actor.role, user.role, role)
                 domain.check_keeps_an_owner(user.role, role, await work.repo.active_owners(user.tenant_id))
-                old_role, user.role = user.role, role
+                old_role = user.role
+                user = await work.repo.update(user, role=role)
                 await log_security(
                     work.repo,
                     user,
@@ -160,11 +161,8 @@ class UserAdministration:
                 )
             elif full_name is not None:
                 domain.check_may_manage(actor.role, user.role)
-            if full_name is not None:
-                user.full_name = full_name
-            user.updated_at = utcnow()
-            await work.repo.reload(user)
-            return user
+            changes = {"full_name": full_name} if full_name is not None else {}
+            return await work.repo.update(user, **changes, updated_at=utcnow())
 
     async def deactivate(self, principal: Principal, user_id: uuid.UUID, origin: Origin) -> None:
         """The row stays for the audit trail; sessions are revoked and the gateway is told to
@@ -177,7 +175,7 @@ class UserAdministration:
             domain.check_may_manage(actor.role, user.role, "remove")
             domain.check_keeps_an_owner(user.role, None, await work.repo.active_owners(user.tenant_id))
             now = utcnow()
-            user.status, user.updated_at, user.invite_token_hash = "deactivated", now, None
+            user = await work.repo.update(user, status="deactivated", updated_at=now, invite_token_hash=None)
             await work.repo.revoke_sessions(user.id, "deactivated", now)
             await log_security(work.repo, user, "deactivated", origin, by=str(actor.id))
             await work.emit(

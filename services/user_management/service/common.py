@@ -32,6 +32,7 @@ async def log_security(
 ) -> None:
     await repo.add(
         SecurityEvent(
+            id=uuid.uuid4(),
             tenant_id=user.tenant_id,
             user_id=user.id,
             kind=kind,

@@ -18,6 +18,9 @@ from services.user_management.service.common import Origin, log_security, utcnow
 from shared import errors
 from shared.unit_of_work import Work
 
+SUCCESS = {"failed_logins": 0, "locked_until": None}
+"""What a use case writes, with its own changes, after `settle` accepted the password."""
+
 
 class Credentials:
     def __init__(self, passwords: Passwords, lockout: domain.LockoutPolicy) -> None:
@@ -41,7 +44,8 @@ class Credentials:
         failure_kind: str = "login_failed",
     ) -> errors.DomainError | None:
         """Record the verdict on the locked, fresh `user` row. Returns the error to raise once the
-        transaction has committed (raising here would roll the recorded failure back)."""
+        transaction has committed (raising here would roll the recorded failure back), or None:
+        then the caller writes `SUCCESS` with its own changes."""
         now = utcnow()
         if user is None or user.status != "active":
             return errors.NotAuthenticated("invalid email or password")
@@ -50,11 +54,11 @@ class Credentials:
             await log_security(work.repo, user, failure_kind, origin, reason="locked")
             return domain.AccountLocked(user.locked_until)
         if matched and user.password_hash == seen_hash:
-            user.failed_logins, user.locked_until = 0, None
             return None
         if matched:
             return wrong  # the password changed while we were hashing: refuse, count nothing
-        user.failed_logins, user.locked_until = self.lockout.after_failure(user.failed_logins, now)
+        failures, locked_until = self.lockout.after_failure(user.failed_logins, now)
+        user = await work.repo.update(user, failed_logins=failures, locked_until=locked_until)
         await log_security(work.repo, user, failure_kind, origin, reason="bad_password")
         if user.locked_until is None:
             return wrong

@@ -19,7 +19,7 @@ from services.user_management.service.common import (
     log_security,
     utcnow,
 )
-from services.user_management.service.credentials import Credentials
+from services.user_management.service.credentials import SUCCESS, Credentials
 from shared import errors
 from shared.auth.tokens import Principal
 from shared.unit_of_work import UnitOfWork
@@ -57,9 +57,7 @@ class SelfService:
     async def rename(self, principal: Principal, full_name: str) -> User:
         async with self.uow(principal.tenant_id) as work:
             user = await current_user(work.repo, principal)
-            user.full_name, user.updated_at = full_name, utcnow()
-            await work.repo.reload(user)
-            return user
+            return await work.repo.update(user, full_name=full_name, updated_at=utcnow())
 
     async def change_password(
         self, principal: Principal, current_password: str | None, new_password: str, origin: Origin
@@ -91,14 +89,13 @@ class SelfService:
             if failure is None:
                 assert user is not None and new_hash is not None
                 now = utcnow()
-                user.password_hash, user.updated_at = new_hash, now
+                user = await work.repo.update(user, **SUCCESS, password_hash=new_hash, updated_at=now)
                 keep = _session_id(principal)
                 revoked = await work.repo.revoke_sessions(user.id, "password_changed", now, keep=keep)
                 await log_security(work.repo, user, "password_changed", origin, sessions_revoked=revoked)
                 await work.emit(
                     UserPasswordChanged(user_id=user.id, email=user.email, sessions_revoked=revoked)
                 )
-                await work.repo.reload(user)
         if failure is not None:
             raise failure
         return user
@@ -115,7 +112,7 @@ class SelfService:
             family = await work.repo.session_of(session_id)
             if family is None or family.user_id != user.id or family.revoked_at is not None:
                 raise errors.NotFound("no such session")
-            family.revoked_at, family.revoked_reason = utcnow(), "revoked_by_user"
+            await work.repo.update(family, revoked_at=utcnow(), revoked_reason="revoked_by_user")
             await log_security(work.repo, user, "session_revoked", origin, session_id=str(session_id))
 
     async def security_log(self, principal: Principal, limit: int, cursor: str | None) -> SecurityLogPage:

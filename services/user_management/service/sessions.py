@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
+from asyncpg import UniqueViolationError
 
 from services.user_management import domain
 from services.user_management.events import TenantCreated, UserRegistered
@@ -12,7 +12,7 @@ from services.user_management.models import Tenant, User
 from services.user_management.passwords import Passwords
 from services.user_management.repository import IdentityRepository
 from services.user_management.service.common import Origin, log_security, utcnow
-from services.user_management.service.credentials import Credentials
+from services.user_management.service.credentials import SUCCESS, Credentials
 from services.user_management.service.tokens import SessionTokens, SignedIn, TokenPair
 from shared import errors
 from shared.auth.permissions import DEFAULT_PLAN
@@ -46,9 +46,9 @@ class Authentication:
         tenant_id = uuid.uuid4()
         try:
             async with self.uow(tenant_id) as work:
-                tenant = Tenant(id=tenant_id, name=tenant_name, plan=DEFAULT_PLAN, settings={})
-                await work.repo.add(tenant)
+                tenant = await work.repo.add(Tenant(id=tenant_id, name=tenant_name, plan=DEFAULT_PLAN))
                 user = User(
+                    id=uuid.uuid4(),
                     tenant_id=tenant_id,
                     email=email,
                     full_name=full_name,
@@ -57,7 +57,7 @@ class Authentication:
                     password_hash=password_hash,
                     last_login_at=utcnow(),
                 )
-                await work.repo.add(user)
+                user = await work.repo.add(user)
                 pair = await self.tokens.start(work.repo, user, origin)
                 await log_security(work.repo, user, "registered", origin)
                 await work.emit(
@@ -74,9 +74,7 @@ class Authentication:
                         tenant_name=tenant_name,
                     )
                 )
-                await work.repo.reload(user)
-                await work.repo.reload(tenant)
-        except IntegrityError:
+        except UniqueViolationError:
             raise errors.Conflict("an account with this email already exists") from None
         return SignedIn(user, pair), tenant
 
@@ -95,10 +93,9 @@ class Authentication:
             )
             if failure is None:
                 assert user is not None
-                user.last_login_at = utcnow()
+                user = await work.repo.update(user, **SUCCESS, last_login_at=utcnow())
                 pair = await self.tokens.start(work.repo, user, origin)
                 await log_security(work.repo, user, "login_succeeded", origin)
-                await work.repo.reload(user)
         if failure is not None:
             raise failure
         return SignedIn(user, pair)
@@ -121,7 +118,9 @@ class Authentication:
                 assert family is not None
                 user = await work.repo.user(family.user_id)
                 if user is not None and user.status == "active":
-                    family.last_used_at, family.ip, family.user_agent = utcnow(), origin.ip, origin.user_agent
+                    family = await work.repo.update(
+                        family, last_used_at=utcnow(), ip=origin.ip, user_agent=origin.user_agent
+                    )
                     pair = await self.tokens.rotate(work.repo, user, family)
                     await log_security(work.repo, user, "refresh", origin, session_id=str(family.id))
         if pair is None:
@@ -137,7 +136,7 @@ class Authentication:
         family = await repo.session_of(spent.session_id)
         assert family is not None
         if family.revoked_at is None:
-            family.revoked_at, family.revoked_reason = utcnow(), "reuse_detected"
+            family = await repo.update(family, revoked_at=utcnow(), revoked_reason="reuse_detected")
         user = await repo.user(family.user_id)
         assert user is not None
         await log_security(repo, user, "refresh_reuse_detected", origin, session_id=str(family.id))
@@ -153,7 +152,7 @@ class Authentication:
             family = await work.repo.session_of(found.session_id) if found else None
             if family is None or family.revoked_at is not None:
                 return
-            family.revoked_at, family.revoked_reason = utcnow(), "logout"
+            await work.repo.update(family, revoked_at=utcnow(), revoked_reason="logout")
             user = await work.repo.user(family.user_id)
             assert user is not None
             await log_security(work.repo, user, "logout", origin, session_id=str(family.id))
@@ -173,11 +172,16 @@ class Authentication:
             user = await work.repo.invited_user(digest)
             if user is None or _expired(user):
                 raise _invalid_invitation()
-            user.password_hash, user.status, user.last_login_at = password_hash, "active", utcnow()
-            user.invite_token_hash = user.invite_expires_at = None
+            user = await work.repo.update(
+                user,
+                password_hash=password_hash,
+                status="active",
+                last_login_at=utcnow(),
+                invite_token_hash=None,
+                invite_expires_at=None,
+            )
             pair = await self.tokens.start(work.repo, user, origin)
             await log_security(work.repo, user, "invite_accepted", origin)
-            await work.repo.reload(user)
         return SignedIn(user, pair)
 
 

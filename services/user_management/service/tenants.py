@@ -37,13 +37,12 @@ class Tenants:
         async with self.uow(principal.tenant_id) as work:
             await current_user(work.repo, principal, "tenant:manage")
             tenant = await _tenant(work.repo, principal, for_update=True)
+            changes: dict[str, Any] = {"updated_at": utcnow()}
             if name is not None:
-                tenant.name = name
+                changes["name"] = name
             if settings is not None:
-                tenant.settings = settings
-            tenant.updated_at = utcnow()
-            await work.repo.reload(tenant)
-            return tenant
+                changes["settings"] = settings
+            return await work.repo.update(tenant, **changes)
 
     async def on_payment(self, work: Work[IdentityRepository], event: Event) -> None:
         """`payment.succeeded` / `payment.failed` from integration: the only way a plan changes."""
@@ -55,7 +54,8 @@ class Tenants:
         new_plan = domain.plan_after_payment(event.type, event.data.get("plan"), tenant.plan)
         if new_plan == tenant.plan:
             return
-        old_plan, tenant.plan, tenant.updated_at = tenant.plan, new_plan, utcnow()
+        old_plan = tenant.plan
+        await work.repo.update(tenant, plan=new_plan, updated_at=utcnow())
         reason = "payment_succeeded" if event.type == "payment.succeeded" else "payment_failed"
         invoice = event.data.get("invoice_id")
         await work.emit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,10 +34,15 @@ class SessionTokens:
 
     async def start(self, repo: IdentityRepository, user: User, origin: Origin) -> TokenPair:
         """A new session (refresh-token family) for `user` and its first token pair."""
-        family = Session(
-            tenant_id=user.tenant_id, user_id=user.id, ip=origin.ip, user_agent=origin.user_agent
+        family = await repo.add(
+            Session(
+                id=uuid.uuid4(),
+                tenant_id=user.tenant_id,
+                user_id=user.id,
+                ip=origin.ip,
+                user_agent=origin.user_agent,
+            )
         )
-        await repo.add(family)
         return await self.rotate(repo, user, family)
 
     async def rotate(self, repo: IdentityRepository, user: User, family: Session) -> TokenPair:
@@ -44,6 +50,7 @@ class SessionTokens:
         refresh = domain.new_tenant_token(family.tenant_id, domain.REFRESH_PREFIX)
         await repo.add(
             RefreshToken(
+                id=uuid.uuid4(),
                 tenant_id=family.tenant_id,
                 session_id=family.id,
                 token_hash=domain.token_digest(refresh),
