@@ -45,6 +45,11 @@ def main() -> dict[str, Any]:
         with uvicorn_app("bench.floor:app", env) as floor:
             results["floor"] = measure(f"{floor}/api/v1/users/me", token)
         results["user_management /users/me"] = measure(f"{user_management}/api/v1/users/me", token)
+        no_cache = {**fleet.envs["user_management"], "TOKEN_CACHE_SIZE": "0", "LOG_LEVEL": "WARNING"}
+        with uvicorn_app("services.user_management.main:app", no_cache) as uncached:
+            results["user_management /users/me, no token cache"] = measure(
+                f"{uncached}/api/v1/users/me", token
+            )
     floor_rps = {c: results["floor"][c]["rps"] for c in ("c16", "c1")}
     for name, figures in results.items():
         if isinstance(figures, dict) and "c16" in figures and name != "floor":

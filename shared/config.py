@@ -43,6 +43,7 @@ class ServiceSettings(BaseSettings):
     jwks_url: AnyUrl = Field(validation_alias="JWKS_URL")
     jwt_issuer: str = Field("bizosaas", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("bizosaas-api", validation_alias="JWT_AUDIENCE")
+    token_cache_size: int = Field(10_000, ge=0, le=1_000_000, validation_alias="TOKEN_CACHE_SIZE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     environment: str = Field("development", validation_alias="ENVIRONMENT")
     client_secret: SecretStr | None = Field(

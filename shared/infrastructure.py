@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from shared.auth.tokens import JwksCache, TokenVerifier
+from shared.auth.tokens import JwksCache, TokenVerifier, VerifiedTokens
 from shared.config import DatabaseServiceSettings, ServiceSettings
 from shared.database import Database
 from shared.events.consumer import EventConsumer, Handler, RedisHandler
@@ -57,7 +57,12 @@ class Infrastructure:
         publisher = _redis_or(settings.events_publisher_redis_url, redis, max_connections=10)
         subscriber = _redis_or(settings.events_consumer_redis_url, redis, max_connections=10)
         keys = JwksCache(str(settings.jwks_url))
-        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        verifier = TokenVerifier(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache=VerifiedTokens(settings.token_cache_size),
+        )
         infra = cls(settings, redis, publisher, subscriber, verifier, BreakerRegistry())
         if isinstance(settings, DatabaseServiceSettings):
             infra.db = await _open_schema(settings)

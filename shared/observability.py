@@ -7,12 +7,13 @@ so ids in URLs cannot blow up the series count.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -141,24 +142,54 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Unique per process (a random prefix) and cheap (no system call per request)."""
+    return f"{_ID_PREFIX}{next(_ids):020x}"
+
+
 def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and value.isprintable() and " " not in value
 
 
 class RequestContextMiddleware:
-    """Keeps or creates `X-Request-ID`, returns it, and records the request's metrics."""
+    """Keeps or creates `X-Request-ID`, returns it, and records the request's metrics.
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    `response_headers` are set on every answer, replacing any copy the app sent (the gateway's
+    security headers, so an upstream cannot weaken them)."""
+
+    def __init__(
+        self, app: ASGIApp, service: str, response_headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         self.app = app
         self.service = service
         self.in_flight = HTTP_IN_FLIGHT.labels(service)
+        self.response_headers = response_headers
+        self.replaced = frozenset(name for name, _ in response_headers)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram children of one series, looked up once (labels() is slow)."""
+        key = (method, template, status)
+        found = self._series.get(key)
+        if found is None:
+            found = (
+                HTTP_REQUESTS.labels(self.service, method, template, str(status)),
+                HTTP_LATENCY.labels(self.service, method, template),
+            )
+            if len(self._series) < 10_000:
+                self._series[key] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _valid_request_id(incoming) else uuid.uuid4().hex
+        request_id = incoming if _valid_request_id(incoming) else new_request_id()
         request_token = request_id_var.set(request_id)
         tenant_token = tenant_id_var.set(None)
         status = 500
@@ -169,8 +200,14 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = message.get("headers", [])
+                if self.replaced:
+                    headers = [(k, v) for k, v in headers if k.lower() not in self.replaced]
+                message["headers"] = [
+                    *headers,
+                    *self.response_headers,
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -179,8 +216,8 @@ class RequestContextMiddleware:
             self.in_flight.dec()
             route = scope.get("route")
             template = scope.get("route_template") or getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - started)
+            requests, latency = self._metrics(scope["method"], template, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             tenant_id_var.reset(tenant_token)
             request_id_var.reset(request_token)

@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from services.api_gateway import keys, routing
+from services.api_gateway.local_limits import LocalLimiter
 from services.api_gateway.ratelimit import DEACTIVATED, Decision, RateLimiter
 from services.api_gateway.settings import Settings
 from shared.auth.tokens import Principal, TokenError, TokenVerifier
@@ -38,7 +39,9 @@ class Admission:
 
 
 class Edge:
-    def __init__(self, settings: Settings, verifier: TokenVerifier, limiter: RateLimiter) -> None:
+    def __init__(
+        self, settings: Settings, verifier: TokenVerifier, limiter: RateLimiter | LocalLimiter
+    ) -> None:
         self.settings = settings
         self.verifier = verifier
         self.limiter = limiter
@@ -64,6 +67,8 @@ class Edge:
     def client_ip(self, scope: Scope, headers: Headers) -> str:
         client = scope.get("client")
         peer = client[0] if client else "unknown"
+        if not self.settings.trusted_proxies:
+            return peer  # nobody's X-Forwarded-For is believed
         found = client_address(peer, headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
         return found or peer
 

@@ -7,6 +7,7 @@ several times more requests per second here than httpx's AsyncClient (README "Ga
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -77,6 +78,20 @@ RESPONSE_SKIP = frozenset(
 RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 MIN_RETRY_BUDGET_SECONDS = 0.05
+
+
+@functools.cache
+def _requests_counter(upstream: str, route: str, status: int) -> Any:
+    return UPSTREAM_REQUESTS.labels(upstream, route, str(status))
+
+
+def _count(labels: tuple[str, str], status: int) -> None:
+    _requests_counter(*labels, status).inc()
+
+
+@functools.cache
+def _latency(labels: tuple[str, str]) -> Any:
+    return UPSTREAM_LATENCY.labels(*labels)
 
 
 class BodyTooLarge(Exception):
@@ -155,14 +170,14 @@ class Forwarder:
             started = time.perf_counter()
             try:
                 body = _LimitedBody(receive, admission.body_limit) if has_body else None
-                response = await self._send(upstream, method, url, outgoing, body, deadline)
+                response = await self._send(upstream, method, url, outgoing, body)
             except (pybreaker.CircuitBreakerError, BodyTooLarge, TimeoutError, aiohttp.ClientError) as error:
                 failure = self._failure(upstream, error, admission.body_limit)
                 if failure.retryable and not last and _worth_retrying(deadline):
                     await _backoff(attempt)
                     continue
                 if failure.status != 413:
-                    UPSTREAM_REQUESTS.labels(*labels, str(failure.status)).inc()
+                    _count(labels, failure.status)
                 await send_problem(
                     scope,
                     receive,
@@ -173,12 +188,12 @@ class Forwarder:
                     failure.headers,
                 )
                 return
-            UPSTREAM_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            _latency(labels).observe(time.perf_counter() - started)
             if response.status in RETRYABLE_STATUSES and not last and _worth_retrying(deadline):
                 response.release()
                 await _backoff(attempt)
                 continue
-            UPSTREAM_REQUESTS.labels(*labels, str(response.status)).inc()
+            _count(labels, response.status)
             await _relay_response(response, send, admission.limit_headers, upstream.base_url)
             return
 
@@ -202,20 +217,20 @@ class Forwarder:
         url: URL,
         headers: list[tuple[str, str]],
         body: _LimitedBody | None,
-        deadline: float,
     ) -> aiohttp.ClientResponse:
         try:
             with upstream.breaker.calling():
+                # The session's sock_read timeout (UPSTREAM_TIMEOUT_SECONDS of silence) bounds the
+                # wait for the answer; retries happen only while the overall deadline allows.
                 try:
-                    async with asyncio.timeout(max(0.01, deadline - time.monotonic())):
-                        response = await self.http.request(
-                            method,
-                            url,
-                            headers=headers,
-                            data=body.chunks() if body else None,
-                            allow_redirects=False,
-                            auto_decompress=False,
-                        )
+                    response = await self.http.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body.chunks() if body else None,
+                        allow_redirects=False,
+                        auto_decompress=False,
+                    )
                 except (aiohttp.ClientError, TimeoutError):
                     # aiohttp reports a failing body iterator as a connection error; when it was
                     # our size limit, answer 413 and keep it off the upstream's circuit.
@@ -303,6 +318,9 @@ def _public_location(value: bytes, base_url: str) -> bytes:
     return value
 
 
+SMALL_BODY = 64 * 1024
+
+
 async def _relay_response(
     response: aiohttp.ClientResponse, send: Send, extra_headers: list[tuple[bytes, bytes]], base_url: str
 ) -> None:
@@ -316,6 +334,10 @@ async def _relay_response(
         )
     await send({"type": "http.response.start", "status": response.status, "headers": headers + extra_headers})
     try:
+        length = response.content_length
+        if length is not None and length <= SMALL_BODY:  # announced and small: one message
+            await send({"type": "http.response.body", "body": await response.read(), "more_body": False})
+            return
         async for chunk in response.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

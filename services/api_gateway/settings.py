@@ -1,5 +1,7 @@
 """Settings of the api_gateway service (see `.env.example`)."""
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from shared.auth.permissions import PLANS
@@ -23,5 +25,7 @@ class Settings(ServiceSettings, service="api_gateway"):
     webhook_ip_rate_limit: str = Field("300/60", validation_alias="WEBHOOK_IP_RATE_LIMIT")
     route_rate_limits: dict[str, str] = Field({}, validation_alias="ROUTE_RATE_LIMITS")
     rate_limit_fail_open: bool = Field(True, validation_alias="RATE_LIMIT_FAIL_OPEN")
+    rate_limit_mode: Literal["exact", "local"] = Field("exact", validation_alias="RATE_LIMIT_MODE")
+    rate_limit_sync_ms: int = Field(100, ge=10, le=10_000, validation_alias="RATE_LIMIT_SYNC_MS")
     cors_origins: list[str] = Field([], validation_alias="CORS_ORIGINS")
     operator_token: SecretStr | None = Field(None, validation_alias="GATEWAY_OPERATOR_TOKEN")

@@ -84,7 +84,9 @@ async def test_request_id_is_kept_or_created_and_returned(client: httpx.AsyncCli
     kept = await client.get("/api/v1/probe/items/1", headers={"X-Request-ID": "req-42"})
     assert kept.headers["x-request-id"] == "req-42"
     created = await client.get("/api/v1/probe/items/1")
+    again = await client.get("/api/v1/probe/items/1")
     assert len(created.headers["x-request-id"]) == 32
+    assert created.headers["x-request-id"] != again.headers["x-request-id"]
 
 
 async def test_errors_are_problem_details(client: httpx.AsyncClient) -> None:

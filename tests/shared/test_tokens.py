@@ -350,3 +350,57 @@ async def test_unreachable_jwks_is_a_token_error_and_throttled(rsa_a: SigningKey
         assert "signing keys unavailable" in await refused(verifier, rsa_a.sign(access_claims()))
     finally:
         await cache.aclose()
+
+
+# --- the verified-token cache ----------------------------------------------------------------------
+
+
+async def test_a_verified_token_is_not_parsed_again_until_it_expires(
+    make_verifier: MakeVerifier, rsa_a: SigningKey
+) -> None:
+    verifier = make_verifier(min_refetch_seconds=60)
+    token = rsa_a.sign(access_claims(exp=int(time.time()) + 2))
+    first = await verifier.verify(token)
+    assert len(verifier.verified) == 1
+    assert await verifier.verify(token) is first  # the cached verdict, not a new parse
+    with pytest.raises(TokenError, match="refresh token cannot be used"):
+        await verifier.verify(rsa_a.sign(access_claims(typ="refresh")))
+    assert (
+        await refused(verifier, token, expected_types=frozenset({"service"}))
+        == "a access token cannot be used here"
+    )
+    # Past exp (+ leeway) the entry is dropped and the token verified again, which refuses it.
+    verifier.leeway = 0
+    await asyncio.sleep(2.1)
+    assert "expired" in await refused(verifier, token)
+    assert len(verifier.verified) == 0
+
+
+async def test_the_cache_is_bounded_and_can_be_turned_off(
+    make_verifier: MakeVerifier, rsa_a: SigningKey
+) -> None:
+    from shared.auth.tokens import VerifiedTokens
+
+    verifier = make_verifier(min_refetch_seconds=60)
+    verifier.verified = VerifiedTokens(capacity=3)
+    tokens = [rsa_a.sign(access_claims()) for _ in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert len(verifier.verified) == 3
+    verifier.verified = VerifiedTokens(capacity=0)
+    await verifier.verify(tokens[0])
+    assert len(verifier.verified) == 0
+
+
+async def test_a_cached_token_of_a_retired_key_is_refused_once_the_keys_are_stale(
+    make_verifier: MakeVerifier, jwks: JwksServer, rsa_a: SigningKey, rsa_b: SigningKey
+) -> None:
+    """The cache never outlives the key: a hit counts only while its kid is published in a JWKS
+    younger than max_age."""
+    verifier = make_verifier(max_age_seconds=0.5, min_refetch_seconds=0.1)
+    token = rsa_a.sign(access_claims())
+    await verifier.verify(token)
+    jwks.publish(rsa_b)
+    await verifier.verify(token)  # keys still fresh: cached, accepted
+    await asyncio.sleep(0.6)
+    assert "unknown signing key" in await refused(verifier, token)

@@ -18,7 +18,7 @@ from shared.auth.tokens import Principal
 from shared.net import client_address
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -26,27 +26,27 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def _authentication(container: ContainerDep) -> Authentication:
+async def _authentication(container: ContainerDep) -> Authentication:
     return container.authentication
 
 
-def _self_service(container: ContainerDep) -> SelfService:
+async def _self_service(container: ContainerDep) -> SelfService:
     return container.self_service
 
 
-def _administration(container: ContainerDep) -> UserAdministration:
+async def _administration(container: ContainerDep) -> UserAdministration:
     return container.administration
 
 
-def _tenants(container: ContainerDep) -> Tenants:
+async def _tenants(container: ContainerDep) -> Tenants:
     return container.tenants
 
 
-def _service_accounts(container: ContainerDep) -> ServiceAccounts:
+async def _service_accounts(container: ContainerDep) -> ServiceAccounts:
     return container.service_accounts
 
 
-def _origin(request: Request, container: ContainerDep) -> Origin:
+async def _origin(request: Request, container: ContainerDep) -> Origin:
     """The caller's address (past trusted proxies, see shared.net) and user agent."""
     ip = client_address(
         request.client.host if request.client else None,
