@@ -22,11 +22,9 @@ import uuid
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench._stack import BenchStack, bench_stack, percentile, write_results
-from shared.database import create_engine, create_session_factory, tenant_transaction
+from shared.database import Connection, Database
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import Event
 from shared.events.outbox import Outbox
@@ -45,7 +43,7 @@ TENANT = uuid.UUID("00000000-0000-4000-8000-0000000000be")
 OUTBOX = Outbox("analytics", PRODUCER)
 
 
-async def _noop(_session: AsyncSession, _event: Event) -> None:
+async def _noop(_conn: Connection, _event: Event) -> None:
     return None
 
 
@@ -82,10 +80,10 @@ async def consumer_throughput(stack: BenchStack, redis: Redis, count: int) -> fl
         for seq in range(start, min(start + 500, count)):
             pipe.xadd(STREAM, {"event": _envelope(seq)})
         await pipe.execute()
-    engine = create_engine(stack.runtime_url(GROUP), pool_size=4)
+    database = await Database(stack.runtime_url(GROUP), pool_size=4).open()
     consumer = EventConsumer(
         redis,
-        create_session_factory(engine),
+        database,
         service=GROUP,
         schema="notifications",
         handlers={EVENT_TYPE: _noop},
@@ -99,25 +97,24 @@ async def consumer_throughput(stack: BenchStack, redis: Redis, count: int) -> fl
     elapsed = time.perf_counter() - started
     pending = (await redis.xpending(STREAM, GROUP))["pending"]
     assert pending == 0, f"{pending} messages left unacked"
-    await engine.dispose()
+    await database.close()
     return count / elapsed
 
 
 async def relay_throughput(stack: BenchStack, redis: Redis, count: int) -> float:
     await redis.delete(STREAM)
-    engine = create_engine(stack.runtime_url(PRODUCER), pool_size=4)
-    sessions = create_session_factory(engine)
+    database = await Database(stack.runtime_url(PRODUCER), pool_size=4).open()
     for start in range(0, count, 1000):
-        async with tenant_transaction(sessions, TENANT) as session:
+        async with database.transaction(TENANT) as conn:
             await OUTBOX.add_many(
-                session, [OUTBOX.build(EVENT_TYPE, {"seq": i}, TENANT) for i in range(start, start + 1000)]
+                conn, [OUTBOX.build(EVENT_TYPE, {"seq": i}, TENANT) for i in range(start, start + 1000)]
             )
-    relay = OutboxRelay(engine, redis, schema="analytics", service=PRODUCER, batch_size=500)
+    relay = OutboxRelay(database, redis, schema="analytics", service=PRODUCER, batch_size=500)
     started = time.perf_counter()
     sent = await relay.drain()
     elapsed = time.perf_counter() - started
     assert sent == count and await redis.xlen(STREAM) == count
-    await engine.dispose()
+    await database.close()
     return count / elapsed
 
 
@@ -128,16 +125,16 @@ def _latency_consumer(runtime_url: str, redis_url: str, expected: int, ready: An
         latencies: list[float] = []
         done = asyncio.Event()
 
-        async def measure(_session: AsyncSession, event: Event) -> None:
+        async def measure(_conn: Connection, event: Event) -> None:
             latencies.append((time.time() - event.data["committed_at"]) * 1000)
             if len(latencies) >= expected:
                 done.set()
 
-        engine = create_engine(runtime_url, pool_size=4)
+        database = await Database(runtime_url, pool_size=4).open()
         redis = create_redis(redis_url)
         consumer = EventConsumer(
             redis,
-            create_session_factory(engine),
+            database,
             service=GROUP,
             schema="notifications",
             handlers={EVENT_TYPE: measure},
@@ -152,7 +149,7 @@ def _latency_consumer(runtime_url: str, redis_url: str, expected: int, ready: An
         await task
         results.put(latencies)
         await redis.aclose()
-        await engine.dispose()
+        await database.close()
 
     asyncio.run(run())
 
@@ -174,10 +171,10 @@ async def _paced(total: int, rate: float, send) -> float:  # type: ignore[no-unt
 
 async def _start_latency_consumer(stack: BenchStack, redis: Redis, total: int):  # type: ignore[no-untyped-def]
     await redis.delete(STREAM)
-    engine = create_engine(stack.owner_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("truncate notifications.inbox, analytics.outbox"))
-    await engine.dispose()
+    owner = await Database(stack.owner_url, pool_size=1).open()
+    async with owner.transaction() as conn:
+        await conn.execute("truncate notifications.inbox, analytics.outbox")
+    await owner.close()
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Event(), ctx.Queue()
     args = (stack.runtime_url(GROUP), stack.redis_url, total, ready, results)
@@ -217,17 +214,16 @@ async def commit_to_handled_latency(stack: BenchStack, redis: Redis) -> dict[str
     """The whole path: outbox commit (10 events per transaction), relay woken by NOTIFY, consumer."""
     total = LATENCY_RATE * LATENCY_SECONDS
     worker, results = await _start_latency_consumer(stack, redis, total + 80)
-    engine = create_engine(stack.runtime_url(PRODUCER), pool_size=8)
-    sessions = create_session_factory(engine)
-    relay = OutboxRelay(engine, redis, schema="analytics", service=PRODUCER)
+    database = await Database(stack.runtime_url(PRODUCER), pool_size=8).open()
+    relay = OutboxRelay(database, redis, schema="analytics", service=PRODUCER)
     stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(stop))
 
     async def commit_ten(_: int) -> None:
-        async with tenant_transaction(sessions, TENANT) as session:
+        async with database.transaction(TENANT) as conn:
             now = time.time()
             events = [OUTBOX.build(EVENT_TYPE, {"committed_at": now}, TENANT) for _ in range(10)]
-            await OUTBOX.add_many(session, events)
+            await OUTBOX.add_many(conn, events)
 
     await asyncio.gather(*(redis.ping() for _ in range(30)))
     async with asyncio.TaskGroup() as warm:  # open the producer's database pool first
@@ -238,7 +234,7 @@ async def commit_to_handled_latency(stack: BenchStack, redis: Redis) -> dict[str
     worker.join(30)
     stop.set()
     await relay_task
-    await engine.dispose()
+    await database.close()
     return _summary(achieved, latencies)
 
 
