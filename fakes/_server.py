@@ -6,12 +6,67 @@ from __future__ import annotations
 import argparse
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
 AppFactory = Callable[[], web.Application]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """A control request's JSON body: `{}` when empty, 400 when not JSON."""
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON") from None
+    return data if isinstance(data, dict) else {}
+
+
+def public_origin(request: web.Request, public_url: str | None) -> str:
+    """The origin clients reach the fake at: the configured one, else the request's own."""
+    return public_url.rstrip("/") if public_url else f"{request.scheme}://{request.host}"
+
+
+@dataclass
+class FailRule:
+    """`POST /_fake/fail {"path_prefix", "status", "count"}`: the next `count` requests under the prefix
+    answer `status` in the provider's error shape."""
+
+    path_prefix: str
+    status: int
+    count: int
+
+    @classmethod
+    def of(cls, data: Mapping[str, object]) -> FailRule:
+        return cls(str(data.get("path_prefix", "/")), int(data.get("status", 500)), int(data.get("count", 1)))  # type: ignore[arg-type]
+
+
+def failure_control(rules_of: Callable[[web.Request], list[FailRule]]) -> Handler:
+    """The `POST /_fake/fail` handler over the app's rule list."""
+
+    async def fake_fail(request: web.Request) -> web.Response:
+        rule = FailRule.of(await json_object(request))
+        rules_of(request).append(rule)
+        return web.json_response(vars(rule))
+
+    return fake_fail
+
+
+def take_failure(rules: list[FailRule], path: str) -> FailRule | None:
+    """The rule that fails this request (spending one of its count), if any; control paths never fail."""
+    if path.startswith("/_fake/"):
+        return None
+    for rule in rules:
+        if rule.count != 0 and path.startswith(rule.path_prefix):
+            rule.count -= 1
+            return rule
+    return None
 
 
 class FakeServer:
