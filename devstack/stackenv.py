@@ -119,7 +119,7 @@ def service_environment(
     for user in users_of(service):
         url = redis_user_url(stack.redis_url, user.name, passwords[f"redis_{user.name}"])
         env[user.url_setting] = url if stack.redis_acl else stack.redis_url
-    for peer in service.calls:
+    for peer in service.peers:
         env[spec(peer).url_env] = stack.service_url(peer)
     if service.schema:
         assert service.role

@@ -55,6 +55,10 @@ class ServiceSettings(BaseSettings):
         description="Addresses or CIDR ranges whose X-Forwarded-For is believed (none by default).",
     )
 
+    # Circuit breakers, one per host this service calls (peers, providers; the gateway's upstreams).
+    breaker_fail_max: int = Field(5, ge=1, validation_alias="BREAKER_FAIL_MAX")
+    breaker_reset_seconds: float = Field(30.0, gt=0, validation_alias="BREAKER_RESET_SECONDS")
+
     ai_agents_url: AnyUrl = Field(_peer_default("ai_agents"), validation_alias="AI_AGENTS_URL")
     user_management_url: AnyUrl = Field(
         _peer_default("user_management"), validation_alias="USER_MANAGEMENT_URL"

@@ -29,6 +29,16 @@ class ServiceSpec:
     migrations_path: Path | None = None
 
     @property
+    def peers(self) -> tuple[str, ...]:
+        """Every service it reaches over HTTP: those it calls, and user_management for its
+        service token when it has scopes."""
+        return (
+            (*self.calls, "user_management")
+            if self.scopes and "user_management" not in self.calls
+            else self.calls
+        )
+
+    @property
     def role(self) -> str | None:
         """The runtime login role: may use only this schema and owns nothing."""
         return f"svc_{self.schema}" if self.schema else None
@@ -93,7 +103,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "campaign_management",
         8002,
         "campaigns",
-        scopes=("analytics:read", "integrations:read", "ai:run", "notifications:send"),
+        scopes=(
+            "analytics:read",
+            "integrations:read",
+            "integrations:credentials",
+            "ai:run",
+            "notifications:send",
+        ),
         calls=("analytics", "integration", "ai_agents", "notification"),
     ),
     ServiceSpec("analytics", 8003, "analytics", scopes=("integrations:read",), calls=("integration",)),

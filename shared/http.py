@@ -1,9 +1,10 @@
 """A resilient HTTP client for peers and external providers (DESIGN §8).
 
-Timeouts on every call; retries with full-jitter backoff on connect errors, timeouts, 429 and
-502/503/504, but only for idempotent methods (or when the caller marks a call idempotent, e.g.
-with an idempotency key); `Retry-After` is honoured up to the backoff cap; one pybreaker circuit
-per host, so a dead provider fails fast instead of tying up workers.
+Timeouts on every call; retries with full-jitter backoff on connect errors, timeouts and
+502/503/504 only for idempotent methods (or when the caller marks a call idempotent, e.g. with an
+idempotency key), and on 429 for any method (the server refused it unprocessed); `Retry-After` is
+honoured up to the backoff cap; one pybreaker circuit per host, so a dead provider fails fast
+instead of tying up workers.
 """
 
 from __future__ import annotations
@@ -114,21 +115,22 @@ class ResilientClient:
         """Send with retries; returns the last response (which may be an error status)."""
         method = method.upper()
         may_retry = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        attempts = 1 + (self.retries if may_retry else 0)
         headers = httpx.Headers(kwargs.pop("headers", None))  # case-insensitive
         request_id = request_id_var.get()
         if request_id and "X-Request-ID" not in headers:
             headers["X-Request-ID"] = request_id
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+        for attempt in range(1 + self.retries):
+            last = attempt == self.retries
             try:
                 response = await self._send_once(method, url, headers=headers, **kwargs)
             except TRANSIENT_ERRORS:
-                if last:
+                if last or not may_retry:
                     raise
                 await asyncio.sleep(self._backoff(attempt))
                 continue
-            if response.status_code in RETRY_STATUSES and not last:
+            # A 429 was refused unprocessed, so any method may try again; a 5xx may have acted.
+            retryable = response.status_code == 429 or (may_retry and response.status_code in RETRY_STATUSES)
+            if retryable and not last:
                 await response.aclose()
                 await asyncio.sleep(self._backoff(attempt, _retry_after_seconds(response)))
                 continue

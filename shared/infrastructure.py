@@ -20,6 +20,7 @@ from shared.events.consumer import EventConsumer, Handler, RedisHandler
 from shared.events.outbox import Outbox
 from shared.events.relay import OutboxRelay
 from shared.http import BreakerRegistry
+from shared.peers import Peers
 from shared.redis import create_redis
 
 READY_CHECK_TIMEOUT = 2.0
@@ -49,6 +50,8 @@ class Infrastructure:
     """Reads and acks the streams the service consumes."""
     verifier: TokenVerifier
     breakers: BreakerRegistry
+    peers: Peers
+    """Other services, called with this service's token (made on first use)."""
     db: Schema | None = None
 
     @classmethod
@@ -63,7 +66,8 @@ class Infrastructure:
             audience=settings.jwt_audience,
             cache=VerifiedTokens(settings.token_cache_size),
         )
-        infra = cls(settings, redis, publisher, subscriber, verifier, BreakerRegistry())
+        breakers = BreakerRegistry(settings.breaker_fail_max, settings.breaker_reset_seconds)
+        infra = cls(settings, redis, publisher, subscriber, verifier, breakers, Peers(settings, breakers))
         if isinstance(settings, DatabaseServiceSettings):
             infra.db = await _open_schema(settings)
         return infra
@@ -107,6 +111,7 @@ class Infrastructure:
         )
 
     async def aclose(self) -> None:
+        await self.peers.aclose()
         await self.verifier.keys.aclose()
         if self.db is not None:
             await self.db.database.close()

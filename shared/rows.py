@@ -8,6 +8,8 @@ from dataclasses import astuple, dataclass, fields
 from functools import cache
 from typing import Any, ClassVar, TypeVar
 
+from shared.database import Connection
+
 RowT = TypeVar("RowT", bound="Row")
 
 
@@ -46,3 +48,24 @@ def update_sql(cls: type[Row], changed: tuple[str, ...]) -> str:
         raise ValueError(f"cannot update {sorted(unknown) or 'nothing'} of {cls.table}")
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(changed, start=2))
     return f"update {cls.table} set {assignments} where {cls.key} = $1 returning *"
+
+
+class RowRepository:
+    """The writes every repository shares (insert a row, change some of its columns), each
+    answering the row as stored; subclasses add their reads as plain SQL."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def add(self, row: RowT) -> RowT:
+        stored = type(row).of(await self.conn.fetchrow(insert_sql(type(row)), *row.values()))
+        assert stored is not None
+        return stored
+
+    async def update(self, row: RowT, **changes: Any) -> RowT:
+        record = await self.conn.fetchrow(
+            update_sql(type(row), tuple(changes)), getattr(row, row.key), *changes.values()
+        )
+        stored = type(row).of(record)
+        assert stored is not None, f"{row.table} {getattr(row, row.key)} vanished"
+        return stored

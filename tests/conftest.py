@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,6 +87,16 @@ async def fleet_redis(stack: Stack) -> AsyncIterator[Redis]:
     client = create_redis(stack.redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def bus(stack: Stack) -> Iterator[SyncRedis]:
+    """Synchronous admin access to the services' Redis: the event streams (tests.support.bus)."""
+    client = SyncRedis.from_url(stack.redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

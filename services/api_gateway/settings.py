@@ -16,8 +16,6 @@ class Settings(ServiceSettings, service="api_gateway"):
         3.0, gt=0, validation_alias="UPSTREAM_CONNECT_TIMEOUT_SECONDS"
     )
     upstream_retries: int = Field(2, ge=0, le=5, validation_alias="UPSTREAM_RETRIES")
-    breaker_fail_max: int = Field(5, ge=1, validation_alias="BREAKER_FAIL_MAX")
-    breaker_reset_seconds: float = Field(30.0, gt=0, validation_alias="BREAKER_RESET_SECONDS")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, validation_alias="GATEWAY_MAX_BODY_BYTES")
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, validation_alias="WEBHOOK_MAX_BODY_BYTES")
     plan_rate_limits: dict[str, str] = Field(DEFAULT_PLAN_LIMITS, validation_alias="PLAN_RATE_LIMITS")

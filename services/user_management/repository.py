@@ -8,37 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
 
 from services.user_management.models import RefreshToken, SecurityEvent, ServiceAccount, Session, Tenant, User
-from shared.database import Connection
-from shared.rows import Row, insert_sql, update_sql
-
-RowT = TypeVar("RowT", bound=Row)
+from shared.rows import RowRepository
 
 _USER = "select * from users.users"
 
 
-class IdentityRepository:
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    async def add(self, row: RowT) -> RowT:
-        """Insert the row and return it as stored."""
-        stored = type(row).of(await self.conn.fetchrow(insert_sql(type(row)), *row.values()))
-        assert stored is not None
-        return stored
-
-    async def update(self, row: RowT, **changes: Any) -> RowT:
-        """Write `changes` to the row and return it as stored."""
-        names = tuple(changes)
-        record = await self.conn.fetchrow(
-            update_sql(type(row), names), getattr(row, row.key), *changes.values()
-        )
-        stored = type(row).of(record)
-        assert stored is not None, f"{row.table} {getattr(row, row.key)} vanished"
-        return stored
-
+class IdentityRepository(RowRepository):
     # --- users ---------------------------------------------------------------------------------
 
     async def user_by_login_email(self, email: str) -> User | None:

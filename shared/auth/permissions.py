@@ -11,7 +11,7 @@ PLANS: tuple[str, ...] = ("basic", "pro", "enterprise")
 DEFAULT_PLAN = "basic"
 
 # Granted only to service accounts: e.g. minting an invitation link, which holds a secret.
-SERVICE_ONLY_PERMISSIONS: frozenset[str] = frozenset({"users:invite"})
+SERVICE_ONLY_PERMISSIONS: frozenset[str] = frozenset({"users:invite", "integrations:credentials"})
 
 _GRANTS: dict[str, frozenset[str]] = {
     "viewer": frozenset(

@@ -56,6 +56,11 @@ class ServiceTokenClient:
             self._expires_at = time.monotonic() + float(body.get("expires_in", 300))
             return self._token
 
+    def invalidate(self) -> None:
+        """Forget the cached token (the peer refused it); the next call fetches a new one."""
+        self._token = None
+        self._expires_at = 0.0
+
     async def headers(self, tenant_id: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {await self.token()}"}
         if tenant_id:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
 from devstack.embedded import free_port
 from tests.api_gateway.helpers import GatewayProcess, gateway_env, running_gateways
@@ -55,12 +54,3 @@ def http() -> Iterator[httpx.Client]:
 def account(user_service: str) -> Account:
     """A fresh tenant owner (plan basic), registered directly at user_management."""
     return register_owner(user_service)
-
-
-@pytest.fixture(scope="session")
-def redis_client(stack: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url)
-    try:
-        yield client
-    finally:
-        client.close()

@@ -131,16 +131,16 @@ def test_public_routes_need_no_token(gateway: GatewayProcess, http: httpx.Client
     assert_problem(http.get(f"{gateway.url}/api/v1/auth/sessions"), 401)
 
 
-def _publish(redis_client: redis.Redis, event_type: str, data: dict, tenant_id: str) -> None:
+def _publish(bus: redis.Redis, event_type: str, data: dict, tenant_id: str) -> None:
     event = Outbox("users", "user_management").build(event_type, data, tenant_id)
-    redis_client.xadd(USER_EVENTS, {"event": event.to_json()})
+    bus.xadd(USER_EVENTS, {"event": event.to_json()})
 
 
 def test_a_deactivated_user_is_refused_at_the_edge_within_seconds(
     gateway: GatewayProcess,
     http: httpx.Client,
     upstream: FakeUpstream,
-    redis_client: redis.Redis,
+    bus: redis.Redis,
     account: Account,
 ) -> None:
     """End to end: the owner deactivates a colleague with a real DELETE; user_management emits
@@ -171,7 +171,7 @@ def test_a_deactivated_user_is_refused_at_the_edge_within_seconds(
 
     body = assert_problem(eventually(refused, timeout=15), 401)
     assert "deactivated" in body["detail"].lower()
-    ttl = redis_client.pttl(keys.deny(colleague_id))
+    ttl = bus.pttl(keys.deny(colleague_id))
     assert 14 * 60_000 < ttl <= 16 * 60_000  # until the token's expiry (15 min) plus a leeway
     hits = upstream.hits(path)
     assert http.get(f"{gateway.url}{path}", headers=colleague).status_code == 401
@@ -182,7 +182,7 @@ def test_a_deactivated_user_is_refused_at_the_edge_within_seconds(
 def test_plan_change_applies_the_new_limit_at_once(
     gateway: GatewayProcess,
     http: httpx.Client,
-    redis_client: redis.Redis,
+    bus: redis.Redis,
     account: Account,
     user_service: str,
 ) -> None:
@@ -190,7 +190,7 @@ def test_plan_change_applies_the_new_limit_at_once(
     assert http.get(f"{gateway.url}{path}", headers=account.auth).headers["ratelimit-limit"] == "100000"
 
     _publish(
-        redis_client,
+        bus,
         "tenant.plan_changed",
         {"old_plan": "basic", "new_plan": "pro", "reason": "upgrade"},
         account.tenant_id,
@@ -201,8 +201,8 @@ def test_plan_change_applies_the_new_limit_at_once(
         return value if value != "100000" else None
 
     assert eventually(limit, timeout=10, interval=0.2) == "200000"  # the pro limit
-    assert redis_client.get(keys.plan(account.tenant_id)) == b"pro"
-    assert redis_client.ttl(keys.plan(account.tenant_id)) > 3600
+    assert bus.get(keys.plan(account.tenant_id)) == b"pro"
+    assert bus.ttl(keys.plan(account.tenant_id)) > 3600
 
     other = register_owner(user_service)  # another tenant keeps its own plan
     assert http.get(f"{gateway.url}{path}", headers=other.auth).headers["ratelimit-limit"] == "100000"

@@ -74,13 +74,13 @@ def untrusting(
 
 
 @pytest.fixture
-def loopback_buckets(redis_client: redis.Redis) -> Iterator[None]:
+def loopback_buckets(bus: redis.Redis) -> Iterator[None]:
     """Every test of this gateway comes from 127.0.0.1, whose buckets other gateways of the
     session share: start (and leave) them full."""
     names = [keys.ip_bucket(scope, LOOPBACK) for scope in ("auth", "webhook")]
-    redis_client.delete(*names)
+    bus.delete(*names)
     yield
-    redis_client.delete(*names)
+    bus.delete(*names)
 
 
 def test_tenant_gets_exactly_its_plan_limit_across_both_gateways(
@@ -173,7 +173,7 @@ def _wrong_login() -> dict[str, str]:
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored(
-    untrusting: GatewayProcess, http: httpx.Client, redis_client: redis.Redis, loopback_buckets: None
+    untrusting: GatewayProcess, http: httpx.Client, bus: redis.Redis, loopback_buckets: None
 ) -> None:
     """127.0.0.1 is no trusted proxy here: whatever X-Forwarded-For it sends, one bucket."""
     claimed = [fresh_address() for _ in range(5)]
@@ -194,12 +194,12 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(
         assert_problem(refused, 429)
         assert int(refused.headers["retry-after"]) >= 1
         assert_security_headers(refused)
-    assert redis_client.exists(keys.ip_bucket("auth", LOOPBACK))
-    assert not any(redis_client.exists(keys.ip_bucket("auth", address)) for address in claimed)
+    assert bus.exists(keys.ip_bucket("auth", LOOPBACK))
+    assert not any(bus.exists(keys.ip_bucket("auth", address)) for address in claimed)
 
 
 def test_every_forwarded_for_line_counts_and_the_rightmost_untrusted_hop_is_the_client(
-    pair: list[GatewayProcess], http: httpx.Client, redis_client: redis.Redis
+    pair: list[GatewayProcess], http: httpx.Client, bus: redis.Redis
 ) -> None:
     """Two X-Forwarded-For lines are one list: a client cannot pick its bucket by the line it
     adds, whether the gateway read only the first line or only the last one."""
@@ -222,8 +222,8 @@ def test_every_forwarded_for_line_counts_and_the_rightmost_untrusted_hop_is_the_
     )
     assert_problem(refused, 429)
 
-    assert float(redis_client.hget(keys.ip_bucket("auth", client), "tokens") or -1) < 1
-    assert not any(redis_client.exists(keys.ip_bucket("auth", address)) for address in forged)
+    assert float(bus.hget(keys.ip_bucket("auth", client), "tokens") or -1) < 1
+    assert not any(bus.exists(keys.ip_bucket("auth", address)) for address in forged)
     # Control: another rightmost address is another bucket.
     other = [("X-Forwarded-For", forged[0]), ("X-Forwarded-For", fresh_address())]
     assert_problem(http.post(f"{pair[1].url}/api/v1/auth/login", json=_wrong_login(), headers=other), 401)

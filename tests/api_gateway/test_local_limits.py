@@ -56,7 +56,7 @@ def test_one_gateway_admits_exactly_its_limit(
 
 
 def test_two_gateways_share_the_bucket_within_one_tick_of_overshoot(
-    local_pair: list[GatewayProcess], http: httpx.Client, account: Account, redis_client: redis.Redis
+    local_pair: list[GatewayProcess], http: httpx.Client, account: Account, bus: redis.Redis
 ) -> None:
     """Each gateway starts from the shared bucket; once both have synced, the shared bucket is
     spent by what both admitted, so the tenant's total is bounded: the limit plus what the second
@@ -65,7 +65,7 @@ def test_two_gateways_share_the_bucket_within_one_tick_of_overshoot(
     assert first == [200] * (LIMIT // 2)
 
     def spent_in_redis() -> bool:
-        stored = redis_client.hget(keys.tenant_bucket(account.tenant_id), "tokens")
+        stored = bus.hget(keys.tenant_bucket(account.tenant_id), "tokens")
         return stored is not None and float(stored) < LIMIT - 1
 
     eventually(spent_in_redis)  # the first gateway's admissions reached the shared bucket
@@ -102,7 +102,7 @@ def test_a_deactivated_user_is_refused_within_a_tick(
 
 
 def test_a_plan_change_applies_within_a_tick(
-    local_pair: list[GatewayProcess], http: httpx.Client, user_service: str, redis_client: redis.Redis
+    local_pair: list[GatewayProcess], http: httpx.Client, user_service: str, bus: redis.Redis
 ) -> None:
     owner = register_owner(user_service)
     path = unique_path()
@@ -111,7 +111,7 @@ def test_a_plan_change_applies_within_a_tick(
     event = Outbox("users", "user_management").build(
         "tenant.plan_changed", {"old_plan": "basic", "new_plan": "pro", "reason": "upgrade"}, owner.tenant_id
     )
-    redis_client.xadd("events.user_management", {"event": event.to_json()})
+    bus.xadd("events.user_management", {"event": event.to_json()})
 
     def new_limit() -> str | None:
         value = http.get(f"{gateway.url}{path}", headers=owner.auth).headers["ratelimit-limit"]

@@ -80,6 +80,17 @@ async def test_non_idempotent_call_is_not_retried_on_503(
     assert server.count("/charge") == 1
 
 
+async def test_a_post_refused_with_429_is_sent_again(server: FakeServer, make_client: MakeClient) -> None:
+    """A 429 means the server did not process the request, so even a POST may be resent safely."""
+    server.script("/batch", Reply(429, headers={"Retry-After": "0"}), Reply(429), Reply(201))
+    client = make_client(server.url, retries=3)
+
+    response = await client.post("/batch", json={"n": 1})
+
+    assert response.status_code == 201
+    assert [r.body for r in server.to("/batch")] == [b'{"n":1}'] * 3
+
+
 async def test_exhausted_retries_return_the_last_error_response(
     server: FakeServer, make_client: MakeClient
 ) -> None:

@@ -3,6 +3,7 @@ migrated, and per-service environments built exactly as the dev stack builds the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    @property
+    def log_root(self) -> Path:
+        """Where service processes log: `TEST_LOG_DIR` keeps them after the run, else the scratch folder."""
+        kept = os.environ.get("TEST_LOG_DIR")
+        return Path(kept) if kept else self.workdir / "logs"
+
     def runtime_url(self, service: str) -> str:
         role = self.extra_roles.get(service) or next(s.role for s in WITH_DATABASE if s.name == service)
         assert role
@@ -58,7 +65,7 @@ def running_services(
     fleet = Fleet(
         envs={name: stack.env(name, **overrides) for name in names},
         ports=chosen,
-        log_dir=stack.workdir / "logs" / (log_name or "-".join(names)),
+        log_dir=stack.log_root / (log_name or "-".join(names)),
         services=tuple(spec(name) for name in names),
     )
     fleet.start()

@@ -4,75 +4,23 @@ Every operation gets schema-generated requests, valid and invalid, sent over HTT
 uvicorn process (as a freshly registered owner, and anonymously); no answer may be a 5xx or
 contradict what the document promises (status codes, content types, headers, response bodies).
 
-Why not `schemathesis.pytest.from_fixture(...).parametrize()`: the live URL only exists once the
-`user_service` fixture runs, which needs that lazy loader, and schemathesis 4.32's lazy loader reads
-`request.node._nodeid`, which pytest 9.2 no longer has (AttributeError before any request). So the
-operations are parametrized from the routers at collection time, a guard test proves that list is
-exactly what the live document describes, and each test drives the Hypothesis strategy schemathesis
-builds for that operation of the live document, validating with `case.call_and_validate`.
+The machinery is the kit's (tests/support/fuzz.py), shared by every service.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from fastapi.routing import APIRoute
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from services.user_management.api import ROUTERS
+from tests.support.fuzz import SCENARIOS, assert_errors_are_problems, documented, fuzz, operations
 
-OPERATIONS = sorted(
-    (method, route.path)
-    for router in ROUTERS
-    for route in router.routes
-    if isinstance(route, APIRoute) and route.include_in_schema
-    for method in route.methods
-)
-
-# Left out on purpose:
-# - positive_data_acceptance: schema-valid requests are rightly refused by business rules the schema
-#   cannot express (wrong password 401, unknown id 404, duplicate email 409, weak password 422).
-# - use_after_free, ensure_resource_availability: they follow links between recorded calls in the
-#   stateful phase; each case here is a single independent call, so they would never fire.
-# - ignored_auth, missing_required_header, unsupported_method: they re-send altered requests in the
-#   CLI's coverage phase; the anonymous scenario below covers the missing-token case directly.
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    mode: GenerationMode
-    signed_in: bool
-    max_examples: int
-
-
-SCENARIOS = {
-    "valid": Scenario(GenerationMode.POSITIVE, signed_in=True, max_examples=20),
-    "invalid": Scenario(GenerationMode.NEGATIVE, signed_in=True, max_examples=15),
-    "anonymous": Scenario(GenerationMode.POSITIVE, signed_in=False, max_examples=5),
-}
+OPERATIONS = operations(ROUTERS)
 
 
 @pytest.fixture(scope="module")
@@ -100,23 +48,11 @@ def api_schema(user_service: str) -> Any:
 
 def test_every_route_is_fuzzed(api_schema: Any) -> None:
     """The parametrization below comes from the routers; it must match the live document exactly."""
-    documented = {
-        (operation.method.upper(), operation.path)
-        for operation in (result.ok() for result in api_schema.get_all_operations())
-    }
-    assert documented == set(OPERATIONS)
+    assert documented(api_schema) == set(OPERATIONS)
 
 
 def test_errors_are_documented_as_problems(user_service: str) -> None:
-    """Every documented 4xx is `application/problem+json`, as the handlers answer; none is left as
-    FastAPI's `application/json` HTTPValidationError."""
-    document = httpx.get(f"{user_service}/openapi.json", timeout=10).json()
-    assert "HTTPValidationError" not in document["components"]["schemas"]
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            for status, response in operation["responses"].items():
-                if status.startswith("4"):
-                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+    assert_errors_are_problems(user_service)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -125,31 +61,7 @@ def test_operation_conforms_to_its_openapi(
     api_schema: Any, owner_token: str, method: str, path: str, scenario: str
 ) -> None:
     """No server error and no undocumented answer, for valid, invalid and anonymous requests."""
-    plan = SCENARIOS[scenario]
-    operation = api_schema[path][method]
-    inputs = (
-        operation.path_parameters,
-        operation.query,
-        operation.headers,
-        operation.cookies,
-        operation.body,
-    )
-    if plan.mode is GenerationMode.NEGATIVE and not any(part.items for part in inputs):
-        pytest.skip("no parameters and no body: there is no invalid request to generate")
-    headers = {"Authorization": f"Bearer {owner_token}"} if plan.signed_in else {}
-
-    @given(case=operation.as_strategy(generation_mode=plan.mode))
-    @settings(
-        max_examples=plan.max_examples,
-        deadline=None,
-        database=None,
-        # Each example is a real HTTP round trip (some hash a password): slow by Hypothesis' measure.
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-    )
-    def fuzz(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
-
-    fuzz()
+    fuzz(api_schema, owner_token, method, path, scenario)
 
 
 # --- inputs fuzzing found that used to answer 500 ---------------------------------------------
