@@ -1,5 +1,5 @@
 """HTTP routes of campaign_management: parse, authorize, call a use case, shape the answer."""
 
-from fastapi import APIRouter
+from services.campaign_management.api import campaigns, funnels, recommendations
 
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS = (campaigns.router, recommendations.router, funnels.router)

@@ -1,0 +1,1 @@
+"""Clients of what campaign_management talks to: Mautic, and its peers in the fleet."""
