@@ -2,7 +2,7 @@
 
 Takes PostgreSQL and Redis from DATABASE_URL / REDIS_URL when set, else starts embedded ones with
 their data in `.devdata/`; writes `.devdata/stack.env`; makes a dev signing key once; migrates;
-starts the seven services; waits for every `/ready`; prints their URLs; and on Ctrl-C or SIGTERM
+starts the provider fakes (devstack/providers.py) and the seven services; waits for every `/ready`; prints their URLs; and on Ctrl-C or SIGTERM
 stops everything it started.
 """
 
@@ -22,6 +22,7 @@ from types import FrameType
 
 from devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 from devstack.fleet import Fleet
+from devstack.providers import RunningFakes, give_to_services, wanted
 from devstack.stackenv import (
     StackAddresses,
     apply_redis_users,
@@ -109,6 +110,7 @@ def up() -> int:
     secrets = load_or_create_secrets(DEVDATA / "secrets.json")
     postgres = redis = None
     fleet: Fleet | None = None
+    fakes: RunningFakes | None = None
     try:
         owner_url, redis_url, postgres, redis = _servers(secrets)
         key_file = Path(
@@ -125,8 +127,11 @@ def up() -> int:
         env = stack_environment(stack, {"GATEWAY_OPERATOR_TOKEN": secrets["gateway_operator"]})
         write_env_file(DEVDATA / "stack.env", env)
         asyncio.run(migrate(owner_url, {s.name: secrets[s.name] for s in WITH_DATABASE}))
+        envs = fleet_environments(stack, secrets, signing_key=key_file)
+        fakes = RunningFakes(wanted(os.environ), offset, DEVDATA / "logs")
+        give_to_services(envs, fakes.start())
         fleet = Fleet(
-            envs=fleet_environments(stack, secrets, signing_key=key_file),
+            envs=envs,
             ports=ports,
             log_dir=DEVDATA / "logs",
         )
@@ -146,6 +151,8 @@ def up() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if fleet is not None:
             fleet.stop()
+        if fakes is not None:
+            fakes.stop()
         if redis is not None:
             redis.stop()
         if postgres is not None:

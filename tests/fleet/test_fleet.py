@@ -21,8 +21,9 @@ import psutil
 import pytest
 
 from devstack.embedded import free_port, port_open
+from devstack.providers import PROVIDER_FAKES
 from shared.fleet import BY_NAME, REPO_ROOT, SERVICES, spec
-from tests.support.kit import eventually
+from tests.support.kit import eventually, register_owner
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.fleet
@@ -106,6 +107,7 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
         assert _processes_using(devdata / "postgres") and port_open(redis_port)
         assert (devdata / "keys" / "jwt-signing.pem").exists()
         _assert_least_privilege(first.pid)
+        _assert_a_funnel_syncs_to_the_fake_mautic(offset)
         _assert_a_killed_service_comes_back_alone(first, offset)
 
         second = _devstack(devdata, offset, redis_port)
@@ -120,6 +122,7 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
         _gone, alive = psutil.wait_procs(children, timeout=5)
         assert alive == []
         assert not any(port_open(spec.port + offset) for spec in SERVICES)
+        assert not any(port_open(fake.port + offset) for fake in PROVIDER_FAKES)
         assert _processes_using(devdata) == [] and not port_open(redis_port)  # embedded servers stopped too
     finally:
         if first.poll() is None:  # the test failed midway: leave no process behind either
@@ -165,10 +168,34 @@ def _assert_least_privilege(devstack_pid: int) -> None:
         assert secrets <= {own.client_secret_env}, (name, secrets)
         assert ("JWT_PRIVATE_KEY_FILE" in env) == (name == "user_management"), name
         assert ("SERVICE_ACCOUNTS" in env) == (name == "user_management"), name
+        assert ("MAUTIC_PASSWORD" in env) == (name == "campaign_management"), name  # a provider's secret
         assert env["REDIS_URL"].startswith(f"redis://svc_{name}:"), name
         assert env["EVENTS_PUBLISHER_REDIS_URL"].startswith(f"redis://svc_{name}_publisher:"), name
         peers = {key for key in env if key.endswith("_URL") and key.removesuffix("_URL").lower() in BY_NAME}
-        assert peers == {spec(peer).url_env for peer in own.calls}, (name, peers)
+        assert peers == {spec(peer).url_env for peer in own.peers}, (name, peers)
+
+
+def _assert_a_funnel_syncs_to_the_fake_mautic(offset: int) -> None:
+    """Offline out of the box: the dev stack runs the provider fakes and points the services at
+    them; a newcomer's funnel sync through the gateway lands in the fake Mautic."""
+    gateway = f"http://127.0.0.1:{spec('api_gateway').port + offset}"
+    mautic = f"http://127.0.0.1:{8091 + offset}"
+    with httpx.Client(base_url=gateway, timeout=30) as http:
+        owner = register_owner(gateway)
+        funnel = http.post(
+            "/api/v1/funnels",
+            json={
+                "name": "Newcomer",
+                "stages": [{"name": "Lead", "weight": 1, "entry_rule": {"type": "form_submitted"}}],
+            },
+            headers=owner.auth,
+        )
+        assert funnel.status_code == 201, funnel.text
+        synced = http.post(f"/api/v1/funnels/{funnel.json()['id']}/sync", headers=owner.auth)
+        assert synced.status_code == 200, synced.text
+        assert synced.json()["mautic"]["base_url"] == mautic
+    stages = httpx.get(f"{mautic}/_fake/state", timeout=5).json()["resources"]["stages"]
+    assert [s["name"] for s in stages] == ["Newcomer: Lead"]
 
 
 def _assert_a_killed_service_comes_back_alone(devstack: subprocess.Popen[bytes], offset: int) -> None:

@@ -1,0 +1,100 @@
+"""The provider fakes the dev stack runs, so every flow works offline (fakes/, the same servers
+the tests use). A provider whose base URL is set in the environment (`.env` or the shell) is the
+real one: its fake is not started and the services get the developer's settings instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.stackenv import settings_class
+from shared.config import env_names
+from shared.fleet import REPO_ROOT, SERVICES
+
+
+@dataclass(frozen=True)
+class ProviderFake:
+    module: str  # fakes.<module>
+    port: int
+    url_setting: str
+    extra: Mapping[str, str] = field(default_factory=dict)  # the fake's default credentials
+
+    def settings(self, url: str) -> dict[str, str]:
+        return {self.url_setting: url, **self.extra}
+
+
+PROVIDER_FAKES = (
+    ProviderFake("mautic", 8091, "MAUTIC_URL", {"MAUTIC_USERNAME": "admin", "MAUTIC_PASSWORD": "admin"}),
+)
+
+
+def wanted(environ: Mapping[str, str]) -> list[ProviderFake]:
+    """The fakes to run: every provider without a base URL of the developer's own."""
+    return [fake for fake in PROVIDER_FAKES if not environ.get(fake.url_setting)]
+
+
+def give_to_services(envs: MutableMapping[str, dict[str, str]], settings: Mapping[str, str]) -> None:
+    """Each service gets the provider settings it reads, and no other."""
+    for service in SERVICES:
+        reads = set(env_names(settings_class(service.name)))
+        envs.setdefault(service.name, {}).update({k: v for k, v in settings.items() if k in reads})
+
+
+@dataclass
+class RunningFakes:
+    fakes: list[ProviderFake]
+    port_offset: int
+    log_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, timeout: float = 30.0) -> dict[str, str]:
+        """Start each fake and wait until it answers; returns the settings that point at them."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, str] = {}
+        for fake in self.fakes:
+            port = fake.port + self.port_offset
+            with (self.log_dir / f"fake-{fake.module}.log").open("ab") as log:
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", f"fakes.{fake.module}", "--port", str(port)],
+                        cwd=REPO_ROOT,
+                        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            settings.update(fake.settings(f"http://127.0.0.1:{port}"))
+        for fake in self.fakes:
+            _wait_for(f"http://127.0.0.1:{fake.port + self.port_offset}/_fake/state", timeout)
+        return settings
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_for(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the provider fake at {url} did not answer within {timeout:.0f}s")
