@@ -7,6 +7,7 @@ beyond the route's own, no middleware. Run by bench/request_path.py as
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,8 +29,13 @@ state: dict[str, Any] = {
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     state["pool"] = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=10, max_size=10)
+    campaigns_url = os.environ.get("FLOOR_CAMPAIGNS_DATABASE_URL")
+    if campaigns_url:
+        state["campaigns"] = await asyncpg.create_pool(campaigns_url, min_size=10, max_size=10)
     yield
-    await state["pool"].close()
+    for name in ("pool", "campaigns"):
+        if name in state:
+            await state[name].close()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -40,10 +46,9 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/api/v1/users/me")
-async def me(authorization: str = Header("")) -> dict[str, Any]:
+def _claims(authorization: str) -> dict[str, Any]:
     try:
-        claims = jwt.decode(
+        return jwt.decode(
             authorization.removeprefix("Bearer "),
             state["key"],
             algorithms=["RS256"],
@@ -52,6 +57,33 @@ async def me(authorization: str = Header("")) -> dict[str, Any]:
         )
     except jwt.PyJWTError:
         raise HTTPException(401) from None
+
+
+@app.get("/api/v1/campaigns")
+async def campaigns(
+    status: str, limit: int = 50, after: str | None = None, authorization: str = Header("")
+) -> dict[str, Any]:
+    """The floor of a campaign page (bench/campaigns.py): the same keyset query by hand, rows as
+    JSON, `after` a plain "<created_at in epoch microseconds>_<id>"."""
+    claims = _claims(authorization)
+    micros, _, row_id = (after or "_").partition("_")
+    async with state["campaigns"].acquire() as conn, conn.transaction():
+        await conn.execute("select set_config('app.tenant_id', $1, true)", claims["tid"])
+        rows = await conn.fetch(
+            "select * from campaigns.campaigns where status = any($1::text[])"
+            + (" and (created_at, id) < (to_timestamp($3::bigint / 1e6), $4::uuid)" if after else "")
+            + " order by created_at desc, id desc limit $2",
+            *([status], limit, *((int(micros), row_id) if after else ())),
+        )
+    items = [{**dict(r), **{k: json.loads(r[k]) for k in ("channels", "targeting", "utm")}} for r in rows]
+    last = rows[-1] if len(rows) == limit else None
+    cursor = f"{int(last['created_at'].timestamp() * 1e6)}_{last['id']}" if last else None
+    return {"items": items, "next": cursor}
+
+
+@app.get("/api/v1/users/me")
+async def me(authorization: str = Header("")) -> dict[str, Any]:
+    claims = _claims(authorization)
     async with state["pool"].acquire() as conn, conn.transaction():
         await conn.execute("select set_config('app.tenant_id', $1, true)", claims["tid"])
         row = await conn.fetchrow(
