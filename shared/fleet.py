@@ -39,6 +39,12 @@ class ServiceSpec:
         )
 
     @property
+    def background_role(self) -> str | None:
+        """A NOLOGIN role the runtime role may switch to for reading due background work across
+        tenants (`Work.read_as`), where its migrations define one."""
+        return f"{self.role}_background" if self.role else None
+
+    @property
     def role(self) -> str | None:
         """The runtime login role: may use only this schema and owns nothing."""
         return f"svc_{self.schema}" if self.schema else None

@@ -66,3 +66,25 @@ def drop_messaging_tables(schema: str) -> None:
     op.execute(f"drop table if exists {schema}.inbox")
     op.execute(f"drop table if exists {schema}.outbox")
     op.execute(f"drop function if exists {schema}.notify_outbox()")
+
+
+def create_background_reader(schema: str, role: str, service_role: str, policies: dict[str, str]) -> None:
+    """A NOLOGIN role the service switches to (SET LOCAL ROLE) to find due background work across
+    tenants: it may read, never write, exactly the rows each table's predicate lets through. A
+    policy of its own role leaves the tenant predicate of every ordinary query alone (indexable)."""
+    op.execute(
+        f"""
+        do $$ begin
+            if not exists (select 1 from pg_roles where rolname = '{role}') then
+                create role {role} nologin;
+            end if;
+        end $$
+        """
+    )
+    op.execute(f"grant {role} to {service_role}")
+    op.execute(f"grant usage on schema {schema} to {role}")
+    for table, predicate in policies.items():
+        op.execute(f"grant select on {schema}.{table} to {role}")
+        op.execute(
+            f"create policy background_due on {schema}.{table} for select to {role} using ({predicate})"
+        )

@@ -79,10 +79,18 @@ async def _prepare_schema(conn: AsyncConnection, service: ServiceSpec, password:
 
 
 async def _grant_existing(conn: AsyncConnection, service: ServiceSpec) -> None:
+    """Data rights on the schema's tables, but not on partitions: a partition is reached through
+    its parent, whose row level security a direct read would bypass."""
     schema, role = service.schema, service.role
-    await conn.execute(
-        text(f"grant select, insert, update, delete on all tables in schema {schema} to {role}")
+    tables = await conn.scalars(
+        text(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = :schema and c.relkind in ('r', 'p') and not c.relispartition"
+        ),
+        {"schema": schema},
     )
+    for table in tables.all():
+        await conn.execute(text(f'grant select, insert, update, delete on {schema}."{table}" to {role}'))
     await conn.execute(text(f"grant usage, select on all sequences in schema {schema} to {role}"))
 
 

@@ -7,7 +7,7 @@ same transaction: the state change and its event commit or roll back together (D
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -18,6 +18,7 @@ from shared.events.envelope import Event, EventData
 from shared.events.outbox import Outbox
 
 RepoT = TypeVar("RepoT")
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,6 +30,15 @@ class Work(Generic[RepoT]):
 
     async def emit(self, payload: EventData, tenant_id: UUID | None = None) -> Event:
         return await self.outbox.add(self.conn, payload, tenant_id or self.tenant_id)
+
+    async def read_as(self, role: str, query: Callable[[], Awaitable[T]]) -> T:
+        """Run one read as `role` (SET LOCAL ROLE), then go on as the service. How background work
+        finds due rows across tenants: through that role's own read-only policy
+        (`shared.migration_ops.create_background_reader`), then each row in its tenant's scope."""
+        await self.conn.execute(f"set local role {role}")
+        found = await query()  # a failure aborts the transaction, and the role with it
+        await self.conn.execute("reset role")
+        return found
 
     async def scope_to(self, tenant_id: UUID | None) -> None:
         """Move the rest of this transaction to another tenant (event handlers that learn it late)."""

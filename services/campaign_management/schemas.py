@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from services.campaign_management.domain.budgets import CHANNELS
 from services.campaign_management.domain.lifecycle import Status, allowed_actions
+from shared.text import StorableRequest
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Objective = Literal["awareness", "traffic", "leads", "sales"]
@@ -35,8 +36,7 @@ Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_clean_t
 Moment = Annotated[datetime | None, AfterValidator(_utc)]
 
 
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Request = StorableRequest
 
 
 class ChannelBudgetIn(Request):

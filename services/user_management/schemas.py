@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -20,6 +19,7 @@ from pydantic import (
 from services.user_management.domain import has_control_characters
 from services.user_management.service import tokens
 from services.user_management.service.self_service import SessionView
+from shared.text import check_storable_json
 
 Role = Literal["viewer", "analyst", "manager", "admin", "owner"]
 
@@ -31,34 +31,6 @@ def _printable(value: str) -> str:
 
 
 Printable = AfterValidator(_printable)
-
-
-MAX_JSON_DEPTH = 32
-
-
-def _storable_json(value: Any, depth: int = 0) -> Any:
-    """Free-form JSON we can store and answer again: no NUL character, no unpaired surrogate and
-    no NaN or Infinity (PostgreSQL's jsonb refuses them), nested at most MAX_JSON_DEPTH deep (the
-    response serializer gives up a few hundred levels down). Each was a 500 before."""
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _storable_json(key, depth + 1)
-            _storable_json(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _storable_json(item, depth + 1)
-    elif isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode text") from None
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("numbers must be finite")
-    return value
 
 
 Name = Annotated[
@@ -116,7 +88,7 @@ class MeUpdate(Request):
 
 class TenantUpdate(Request):
     name: Name | None = None
-    settings: Annotated[dict[str, Any], AfterValidator(_storable_json)] | None = Field(
+    settings: Annotated[dict[str, Any], AfterValidator(check_storable_json)] | None = Field(
         None, description="Free-form tenant settings (max 16 KB as JSON)."
     )
 

@@ -49,6 +49,17 @@ class Principal:
     def is_service(self) -> bool:
         return self.token_type == "service"
 
+    @property
+    def tenant(self) -> UUID:
+        """The tenant a route acts in; `require()` has refused any principal without one."""
+        assert self.tenant_id is not None
+        return self.tenant_id
+
+    @property
+    def actor(self) -> str:
+        """Who acted, for history and audit: a user's id, or `service:<name>`."""
+        return f"service:{self.subject}" if self.is_service else self.subject
+
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 

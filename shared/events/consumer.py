@@ -27,6 +27,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from shared import errors
 from shared.context import causation_id_var, request_id_var, tenant_id_var
 from shared.database import Connection, Database, set_tenant
 from shared.events.catalog import CATALOG, DEAD_LETTER_STREAM, producer_of, stream_of
@@ -331,6 +332,9 @@ class EventConsumer:
         pipe.hincrby(self._failures_key, delivery.key, 1)
         pipe.hset(self._errors_key, delivery.key, message)
         failures = int((await pipe.execute())[0])
+        if isinstance(error, errors.InvalidInput):  # the event itself is refused: no try can differ
+            await self._dead(delivery, "rejected", message, failures)
+            return
         logger.warning(
             "handler for %s failed (%d of %d tries): %s", event_type, failures, self.max_deliveries, message
         )

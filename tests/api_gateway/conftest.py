@@ -40,7 +40,7 @@ def gateway(
     stack: Stack, user_service: str, upstream: FakeUpstream, dead_url: str
 ) -> Iterator[GatewayProcess]:
     env = gateway_env(stack, upstream.url, dead_url)
-    with running_gateways((env, stack.workdir / "logs" / "gateway-default")) as (started,):
+    with running_gateways((env, stack.log_root / "gateway-default")) as (started,):
         yield started
 
 

@@ -48,7 +48,7 @@ def pair(
         ROUTE_RATE_LIMITS=json.dumps({f"GET {LIMITED_ROUTE}": "2/3600"}),
         CORS_ORIGINS='["https://app.acme.io"]',
     )
-    logs = stack.workdir / "logs"
+    logs = stack.log_root
     with running_gateways((env, logs / "gateway-limits-a"), (env, logs / "gateway-limits-b")) as gateways:
         yield gateways
 
@@ -69,7 +69,7 @@ def untrusting(
         INTEGRATION_URL=upstream.url,
     )
     assert "TRUSTED_PROXIES" not in env
-    with running_gateways((env, stack.workdir / "logs" / "gateway-untrusting")) as (gateway,):
+    with running_gateways((env, stack.log_root / "gateway-untrusting")) as (gateway,):
         yield gateway
 
 

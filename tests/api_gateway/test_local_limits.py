@@ -35,7 +35,7 @@ def local_pair(
         RATE_LIMIT_SYNC_MS=str(SYNC_MS),
         PLAN_RATE_LIMITS=json.dumps({"basic": f"{LIMIT}/3600", "pro": "60/3600", "enterprise": "600/3600"}),
     )
-    logs = stack.workdir / "logs"
+    logs = stack.log_root
     with running_gateways((env, logs / "gateway-local-a"), (env, logs / "gateway-local-b")) as gateways:
         yield gateways
 

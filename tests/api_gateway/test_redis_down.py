@@ -40,7 +40,7 @@ def isolated(
     own_redis.start()
     try:
         env = gateway_env(stack, upstream.url, dead_url, REDIS_URL=own_redis.url)
-        with running_gateways((env, stack.workdir / "logs" / "gateway-redis-down")) as (gateway,):
+        with running_gateways((env, stack.log_root / "gateway-redis-down")) as (gateway,):
             yield Isolated(gateway, own_redis)
     finally:
         own_redis.stop()

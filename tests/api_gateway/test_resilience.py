@@ -43,7 +43,7 @@ def tripping(
             BREAKER_RESET_SECONDS=str(LONG_RESET_SECONDS),
             NOTIFICATION_URL=refusing,
         )
-        with running_gateways((env, stack.workdir / "logs" / "gateway-tripping")) as (gateway,):
+        with running_gateways((env, stack.log_root / "gateway-tripping")) as (gateway,):
             yield gateway
 
 

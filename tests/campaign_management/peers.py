@@ -50,8 +50,10 @@ def _apps(peers: Peers) -> dict[str, web.Application]:
         if peers.analytics_down:
             return web.json_response({"title": "down"}, status=503)
         campaign_id = request.match_info["campaign_id"]
-        empty = {"totals": {}, "channels": [], "days": [], "last_synced_at": None}
-        return web.json_response(peers.performance.get(campaign_id, empty))
+        figures = peers.performance.get(campaign_id)
+        if figures is None:  # as analytics answers for a campaign it has no figures for
+            return web.json_response({"title": "Not Found", "status": 404}, status=404)
+        return web.json_response(figures)
 
     async def create_task(request: web.Request) -> web.Response:
         await record(request)

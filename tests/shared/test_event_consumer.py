@@ -7,7 +7,9 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
+from shared import errors
 from shared.database import Connection
+from shared.events.catalog import DEAD_LETTER_STREAM
 from shared.events.consumer import Malformed, parse_event
 from shared.events.dead import list_dead
 from shared.events.envelope import Event
@@ -282,3 +284,19 @@ async def test_a_pending_message_trimmed_from_its_stream_is_acked_and_counted_as
     await eventually_async(settled)
     assert metric("events_lost_total", service=EVTEST.name, stream=STREAM) == lost + 1
     assert await effects(owner_engine) == []
+
+
+async def test_an_event_its_handler_refuses_as_invalid_is_dead_lettered_at_once(evtest_db, redis) -> None:
+    """InvalidInput says the event itself is wrong: retrying it max_deliveries times changes nothing."""
+
+    async def refusing(conn: Connection, event: Event) -> None:
+        raise errors.InvalidInput("row 3 is not a number")
+
+    await commit_events(evtest_db, 1, note="refused")
+    await relay_for(evtest_db, redis).drain()
+    consumer = consumer_for(evtest_db, redis, refusing, max_deliveries=5)
+    await consumer.ensure_groups()
+    assert await consumer.poll_once(block_ms=50) == 1
+    [(_, letter)] = await redis.xrange(DEAD_LETTER_STREAM)
+    assert letter[b"reason"] == b"rejected" and b"row 3 is not a number" in letter[b"error"]
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0

@@ -658,7 +658,7 @@ async def test_no_secret_reaches_the_event_stream_or_the_log(
         leaked = [s[:8] + "…" for s in secrets_used if s in text]
         assert not leaked, f"stream entry {entry_id!r} contains secrets {leaked}"
 
-    log_path = stack.workdir / "logs" / "user_management" / "user_management.log"
+    log_path = stack.log_root / "user_management" / "user_management.log"
     log = log_path.read_text(errors="replace")
     assert log.strip(), "the service log is empty: nothing was checked"
     assert "argon2" not in log.lower()

@@ -15,8 +15,6 @@ from services.campaign_management.api.deps import (
     OperationsDep,
     Reader,
     Writer,
-    actor_of,
-    tenant_of,
 )
 from services.campaign_management.domain.lifecycle import Action
 from services.campaign_management.repository import CampaignFilter
@@ -66,7 +64,7 @@ async def create_campaign(
     body: CampaignCreate, campaigns: CampaignsDep, principal: Writer, response: Response
 ) -> CampaignOut:
     """A draft campaign; launch it when its budgets, dates and connections are ready."""
-    created = await campaigns.create(tenant_of(principal), principal.user_id, body.changes())
+    created = await campaigns.create(principal.tenant, principal.user_id, body.changes())
     response.headers["Location"] = f"/api/v1/campaigns/{created.id}"
     return _answer(response, created)
 
@@ -86,7 +84,7 @@ async def list_campaigns(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     where = CampaignFilter(tuple(status_ or ()), channel, tag, starts_from, starts_before, q)
-    page = await campaigns.list(tenant_of(principal), where, sort, limit, cursor)
+    page = await campaigns.list(principal.tenant, where, sort, limit, cursor)
     return json_of(CampaignPage(items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor))
 
 
@@ -94,7 +92,7 @@ async def list_campaigns(
 async def get_campaign(
     campaign_id: uuid.UUID, campaigns: CampaignsDep, principal: Reader, response: Response
 ) -> CampaignOut:
-    return _answer(response, await campaigns.get(tenant_of(principal), campaign_id))
+    return _answer(response, await campaigns.get(principal.tenant, campaign_id))
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut, responses=problem_responses(404, 409, 412, 422))
@@ -108,7 +106,7 @@ async def update_campaign(
 ) -> CampaignOut:
     """Send `If-Match` with the ETag you read: a stale write is refused with 412."""
     updated = await campaigns.update(
-        tenant_of(principal), campaign_id, actor_of(principal), body.changes(), _expected_version(if_match)
+        principal.tenant, campaign_id, principal.actor, body.changes(), _expected_version(if_match)
     )
     return _answer(response, updated)
 
@@ -118,7 +116,7 @@ async def update_campaign(
 )
 async def delete_campaign(campaign_id: uuid.UUID, campaigns: CampaignsDep, principal: Writer) -> Response:
     """Only drafts are deleted; archive anything that ran."""
-    await campaigns.delete(tenant_of(principal), campaign_id)
+    await campaigns.delete(principal.tenant, campaign_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -131,7 +129,7 @@ def _transition(action: Action, summary: str) -> None:
         body: TransitionRequest | None = None,
     ) -> CampaignOut:
         reason = body.reason if body else None
-        moved = await lifecycle.act(tenant_of(principal), campaign_id, action, actor_of(principal), reason)
+        moved = await lifecycle.act(principal.tenant, campaign_id, action, principal.actor, reason)
         return _answer(response, moved)
 
     move.__name__ = f"{action.value}_campaign"
@@ -155,9 +153,7 @@ async def campaign_history(
     campaign_id: uuid.UUID, lifecycle: LifecycleDep, principal: Reader
 ) -> list[TransitionOut]:
     """Every lifecycle move: who, when, from, to, why."""
-    return [
-        TransitionOut.model_validate(t) for t in await lifecycle.history(tenant_of(principal), campaign_id)
-    ]
+    return [TransitionOut.model_validate(t) for t in await lifecycle.history(principal.tenant, campaign_id)]
 
 
 @router.get("/{campaign_id}/audit", response_model=list[AuditEntryOut], responses=ONE)
@@ -165,9 +161,7 @@ async def campaign_audit(
     campaign_id: uuid.UUID, campaigns: CampaignsDep, principal: Reader
 ) -> list[AuditEntryOut]:
     """Every change of fields and every decided recommendation: who, when, what (budgets before and after)."""
-    return [
-        AuditEntryOut.model_validate(a) for a in await campaigns.audit_log(tenant_of(principal), campaign_id)
-    ]
+    return [AuditEntryOut.model_validate(a) for a in await campaigns.audit_log(principal.tenant, campaign_id)]
 
 
 @router.get("/{campaign_id}/executions", response_model=list[ExecutionOut], responses=ONE)
@@ -176,7 +170,7 @@ async def campaign_executions(
 ) -> list[ExecutionOut]:
     """The campaign on each platform, as integration last reported it."""
     return [
-        ExecutionOut.model_validate(e) for e in await operations.executions(tenant_of(principal), campaign_id)
+        ExecutionOut.model_validate(e) for e in await operations.executions(principal.tenant, campaign_id)
     ]
 
 
@@ -192,7 +186,7 @@ async def campaign_performance(
 ) -> PerformanceOut:
     """Totals and KPIs per channel and per day, from analytics; when analytics is down, the last
     known figures marked `stale` (or 503 if there are none)."""
-    result = await operations.performance(tenant_of(principal), campaign_id, since, until)
+    result = await operations.performance(principal.tenant, campaign_id, since, until)
     return PerformanceOut(
         campaign_id=campaign_id, stale=result.stale, fetched_at=result.fetched_at, figures=result.figures
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -54,13 +53,3 @@ FunnelsDep = Annotated[Funnels, Depends(_funnels)]
 Reader = Annotated[Principal, Depends(require("campaigns:read", allow_service=True))]
 Writer = Annotated[Principal, Depends(require("campaigns:write"))]
 Optimizer = Annotated[Principal, Depends(require("ai:run"))]
-
-
-def tenant_of(principal: Principal) -> uuid.UUID:
-    assert principal.tenant_id is not None  # require() refuses a principal without one
-    return principal.tenant_id
-
-
-def actor_of(principal: Principal) -> str:
-    """Who acted, for history and audit: a user's id, or `service:<name>`."""
-    return f"service:{principal.subject}" if principal.is_service else principal.subject

@@ -11,8 +11,6 @@ from services.campaign_management.api.deps import (
     Reader,
     RecommendationsDep,
     Writer,
-    actor_of,
-    tenant_of,
 )
 from services.campaign_management.schemas import RecommendationCreate, RecommendationOut, TaskAccepted
 from shared.problems import problem_responses
@@ -32,7 +30,7 @@ async def optimize(
     campaign_id: uuid.UUID, recommendations: RecommendationsDep, principal: Optimizer, response: Response
 ) -> TaskAccepted:
     """Starts an optimization task at ai_agents; its recommendations arrive here when it is done."""
-    task = await recommendations.optimize(tenant_of(principal), campaign_id, actor_of(principal))
+    task = await recommendations.optimize(principal.tenant, campaign_id, principal.actor)
     task_id = str(task.get("id") or task.get("task_id"))
     status_url = str(task.get("status_url") or f"/api/v1/ai/tasks/{task_id}")
     response.headers["Location"] = status_url
@@ -45,7 +43,7 @@ async def optimize(
 async def list_recommendations(
     campaign_id: uuid.UUID, recommendations: RecommendationsDep, principal: Reader
 ) -> list[RecommendationOut]:
-    items = await recommendations.list(tenant_of(principal), campaign_id)
+    items = await recommendations.list(principal.tenant, campaign_id)
     return [RecommendationOut.model_validate(r) for r in items]
 
 
@@ -60,9 +58,7 @@ async def add_recommendation(
 ) -> RecommendationOut:
     """A recommendation written by a person, applied or dismissed like the agents' ones."""
     items = [item.model_dump(exclude_none=True) for item in body.items]
-    return RecommendationOut.model_validate(
-        await recommendations.add(tenant_of(principal), campaign_id, items)
-    )
+    return RecommendationOut.model_validate(await recommendations.add(principal.tenant, campaign_id, items))
 
 
 @router.get(
@@ -76,7 +72,7 @@ async def get_recommendation(
     recommendations: RecommendationsDep,
     principal: Reader,
 ) -> RecommendationOut:
-    found = await recommendations.get(tenant_of(principal), campaign_id, recommendation_id)
+    found = await recommendations.get(principal.tenant, campaign_id, recommendation_id)
     return RecommendationOut.model_validate(found)
 
 
@@ -92,9 +88,7 @@ async def apply_recommendation(
     principal: Writer,
 ) -> RecommendationOut:
     """Changes the budgets in one transaction; a second apply is a 409, not a second change."""
-    applied = await recommendations.apply(
-        tenant_of(principal), campaign_id, recommendation_id, actor_of(principal)
-    )
+    applied = await recommendations.apply(principal.tenant, campaign_id, recommendation_id, principal.actor)
     return RecommendationOut.model_validate(applied)
 
 
@@ -110,6 +104,6 @@ async def dismiss_recommendation(
     principal: Writer,
 ) -> RecommendationOut:
     dismissed = await recommendations.dismiss(
-        tenant_of(principal), campaign_id, recommendation_id, actor_of(principal)
+        principal.tenant, campaign_id, recommendation_id, principal.actor
     )
     return RecommendationOut.model_validate(dismissed)

@@ -45,6 +45,14 @@ class FleetClients:
             )
         except (httpx.HTTPError, CircuitOpen) as error:
             raise _unavailable("analytics", error) from None
+        if response.status_code == 404:  # analytics has no figures for it yet
+            return {
+                "campaign_id": str(campaign_id),
+                "totals": {},
+                "channels": [],
+                "days": [],
+                "last_synced_at": None,
+            }
         if response.status_code != 200:
             raise _unavailable("analytics")
         body: dict[str, Any] = response.json()

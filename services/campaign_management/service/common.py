@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from services.campaign_management.events import CampaignUpdated, ChannelBudgetData
 from services.campaign_management.models import AuditEntry, Campaign, Transition
 from services.campaign_management.repository import CampaignRepository
 from shared import errors
+from shared.fleet import spec
 from shared.unit_of_work import UnitOfWork, Work
 
 CampaignWork = Work[CampaignRepository]
 CampaignUnitOfWork = UnitOfWork[CampaignRepository]
 
 SCHEDULER = "scheduler"
-SCHEDULER_ROLE = "svc_campaigns_scheduler"  # migrations/versions/0002_campaigns.py
+SCHEDULER_ROLE = str(spec("campaign_management").background_role)
 
 
 def utcnow() -> datetime:
@@ -82,15 +82,3 @@ async def audit(work: CampaignWork, campaign: Campaign, action: str, actor: str,
             detail=dict(detail),
         )
     )
-
-
-async def due_across_tenants(
-    work: CampaignWork, find: Callable[[int], Awaitable[list[tuple[uuid.UUID, uuid.UUID]]]], limit: int
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(id, tenant_id) of rows due for background work in any tenant. Only the scheduler role's
-    read-only policy lets them through, and only for this query: each is then handled as the
-    service again, in its own tenant's scope."""
-    await work.conn.execute(f"set local role {SCHEDULER_ROLE}")
-    due = await find(limit)  # a failure aborts the transaction, and the role with it
-    await work.conn.execute("reset role")
-    return due

@@ -23,11 +23,11 @@ from services.campaign_management.events import (
 from services.campaign_management.models import Campaign
 from services.campaign_management.service.common import (
     SCHEDULER,
+    SCHEDULER_ROLE,
     CampaignUnitOfWork,
     CampaignWork,
     campaign_or_404,
     channel_data,
-    due_across_tenants,
     record_transition,
     updated_event,
     utcnow,
@@ -128,7 +128,9 @@ class Lifecycle:
         async with self.uow(None) as work:
             if not await work.conn.fetchval("select pg_try_advisory_xact_lock($1)", SCHEDULER_LOCK):
                 return 0
-            for campaign_id, tenant_id in await due_across_tenants(work, work.repo.due_campaigns, DUE_BATCH):
+            for campaign_id, tenant_id in await work.read_as(
+                SCHEDULER_ROLE, lambda: work.repo.due_campaigns(DUE_BATCH)
+            ):
                 await work.scope_to(tenant_id)
                 campaign = await work.repo.campaign(campaign_id, for_update=True)
                 if campaign is not None and await self._act_if_due(work, campaign):

@@ -16,9 +16,9 @@ from datetime import timedelta
 from services.campaign_management.clients.fleet import FleetClients, NoticeRefused, PeerUnavailable
 from services.campaign_management.models import Campaign, Execution, OwnerNotice
 from services.campaign_management.service.common import (
+    SCHEDULER_ROLE,
     CampaignUnitOfWork,
     CampaignWork,
-    due_across_tenants,
     utcnow,
 )
 from shared.events.delivery import is_infrastructure_error
@@ -73,7 +73,9 @@ class OwnerNotices:
         """Try every notice that is due; returns how many were sent."""
         sent = 0
         async with self.uow(None) as work:
-            for notice_id, tenant_id in await due_across_tenants(work, work.repo.due_notices, BATCH):
+            for notice_id, tenant_id in await work.read_as(
+                SCHEDULER_ROLE, lambda: work.repo.due_notices(BATCH)
+            ):
                 await work.scope_to(tenant_id)
                 notice = await work.repo.pending_notice(notice_id)
                 if notice is not None and await self._try(work, notice):

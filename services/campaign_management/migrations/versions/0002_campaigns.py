@@ -6,7 +6,8 @@ Revises: 0001
 
 from alembic import op
 
-from shared.migration_ops import enable_tenant_isolation
+from shared.fleet import spec
+from shared.migration_ops import create_background_reader, enable_tenant_isolation
 
 revision = "0002"
 down_revision = "0001"
@@ -178,29 +179,12 @@ create index owner_notices_due on campaigns.owner_notices (next_attempt_at) wher
 # acts on each row as the service again, in that row's own tenant scope. A policy of its own role
 # (rather than a setting checked in a policy of every role) leaves the tenant predicate of ordinary
 # queries alone, so their indexes apply.
-SCHEDULER_ROLE = "svc_campaigns_scheduler"
-SCHEDULER_SQL = [
-    f"""
-    do $$ begin
-        if not exists (select 1 from pg_roles where rolname = '{SCHEDULER_ROLE}') then
-            create role {SCHEDULER_ROLE} nologin;
-        end if;
-    end $$
-    """,
-    f"grant {SCHEDULER_ROLE} to svc_campaigns",
-    f"grant usage on schema campaigns to {SCHEDULER_ROLE}",
-    f"grant select on campaigns.campaigns, campaigns.owner_notices to {SCHEDULER_ROLE}",
-    f"""
-    create policy scheduler_due on campaigns.campaigns for select to {SCHEDULER_ROLE} using (
-        (status = 'scheduled' and start_at <= now()) or (status in ('active', 'paused') and end_at <= now())
-    )
-    """,
-    f"""
-    create policy scheduler_due on campaigns.owner_notices for select to {SCHEDULER_ROLE} using (
-        status = 'pending' and next_attempt_at <= now()
-    )
-    """,
-]
+SERVICE = spec("campaign_management")
+SCHEDULER_POLICIES = {
+    "campaigns": "(status = 'scheduled' and start_at <= now())"
+    " or (status in ('active', 'paused') and end_at <= now())",
+    "owner_notices": "status = 'pending' and next_attempt_at <= now()",
+}
 
 
 def upgrade() -> None:
@@ -209,8 +193,7 @@ def upgrade() -> None:
             op.execute(statement)
     for table in TENANT_TABLES:
         enable_tenant_isolation("campaigns", table)
-    for statement in SCHEDULER_SQL:
-        op.execute(statement)
+    create_background_reader("campaigns", str(SERVICE.background_role), str(SERVICE.role), SCHEDULER_POLICIES)
 
 
 def downgrade() -> None:

@@ -1,0 +1,55 @@
+"""Text and JSON we can store and answer again.
+
+PostgreSQL refuses a NUL character in text and jsonb, an unpaired surrogate has no UTF-8 form,
+jsonb refuses NaN and Infinity, and very deep nesting breaks the response serializer. Each of
+these reached the database as a 500 before; request models check them at the door instead.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+MAX_JSON_DEPTH = 32
+
+
+def check_storable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
+    return value
+
+
+def check_storable_json(value: Any, depth: int = 0) -> Any:
+    """Every string storable, every number finite, nested at most MAX_JSON_DEPTH deep."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_storable_json(key, depth + 1)
+            check_storable_json(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_storable_json(item, depth + 1)
+    elif isinstance(value, str):
+        check_storable_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite")
+    return value
+
+
+class StorableRequest(BaseModel):
+    """A request body whose every string (at any depth) can be stored: unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable_json(data)
+        return data
