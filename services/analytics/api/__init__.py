@@ -1,5 +1,5 @@
 """HTTP routes of analytics: parse, authorize, call a use case, shape the answer."""
 
-from fastapi import APIRouter
+from services.analytics.api import alerts, dashboards, metrics, reports
 
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS = (metrics.router, dashboards.router, reports.router, alerts.router)

@@ -1,0 +1,1 @@
+"""The rules of analytics, free of frameworks: money, normalisation, KPIs, calendars, alerts."""

@@ -1,0 +1,292 @@
+"""Ingestion against the real process: idempotent batches, corrections, all-or-nothing bad
+batches naming each bad row, lineage, and flow 2 from analytics' side (integration's sync events,
+inline and by `rows_url`, with rows waiting for their campaign mapping)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import jwt
+import redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.fleet import spec
+from tests.analytics.conftest import Integration
+from tests.support.bus import publish, wait_for
+from tests.support.kit import Account, assert_problem, eventually
+
+NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
+
+
+def daily(campaign_id: str, day: str, **counters: Any) -> dict[str, Any]:
+    return {"campaign_id": campaign_id, "channel": "google_ads", "date": day, "currency": "EUR", **counters}
+
+
+def ingest(api: httpx.Client, account: Account, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answer = api.post("/api/v1/analytics/metrics", json={"rows": rows}, headers=account.auth)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def totals(api: httpx.Client, account: Account, **params: Any) -> dict[str, Any]:
+    answer = api.get("/api/v1/analytics/kpis", params={**NOVEMBER, **params}, headers=account.auth)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["current"]
+
+
+def known_totals(api: httpx.Client, account: Account, campaign_id: str) -> dict[str, Any]:
+    """The campaign's figures, or {} while analytics has not heard of it (the bus is asynchronous)."""
+    answer = api.get(
+        "/api/v1/analytics/kpis", params={**NOVEMBER, "campaign_id": campaign_id}, headers=account.auth
+    )
+    return answer.json()["current"] if answer.status_code == 200 else {}
+
+
+def test_the_same_batch_twice_counts_once_and_a_correction_replaces(
+    api: httpx.Client, owner: Account
+) -> None:
+    cid = str(uuid.uuid4())
+    batch = [daily(cid, f"2026-11-{d:02d}", impressions=1000, clicks=20, spend_minor=500) for d in (1, 2, 3)]
+    assert ingest(api, owner, batch) | {"batch_id": None} == {
+        "batch_id": None,
+        "received": 3,
+        "inserted": 3,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    again = ingest(api, owner, batch)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert (
+        totals(api, owner)["impressions"] == 3000
+        and totals(api, owner, campaign_id=cid)["spend_minor"] == 1500
+    )
+
+    late = ingest(api, owner, [daily(cid, "2026-11-02", impressions=1500, clicks=20, spend_minor=900)])
+    assert (late["inserted"], late["updated"]) == (0, 1)
+    after = totals(api, owner, campaign_id=cid)
+    assert (after["impressions"], after["spend_minor"], after["clicks"]) == (3500, 1900, 60)
+    assert totals(api, owner)["spend_minor"] == 1900, "the tenant-wide rollups moved by the same difference"
+
+
+def test_a_row_moved_to_another_currency_leaves_the_first(api: httpx.Client, owner: Account) -> None:
+    cid = str(uuid.uuid4())
+    ingest(api, owner, [daily(cid, "2026-11-05", spend_minor=700)])
+    ingest(api, owner, [{**daily(cid, "2026-11-05", spend_minor=800), "currency": "USD"}])
+    assert totals(api, owner, currency="EUR")["spend_minor"] == 0
+    assert totals(api, owner, currency="USD")["spend_minor"] == 800
+
+
+def test_money_in_two_currencies_is_never_added_up(api: httpx.Client, owner: Account) -> None:
+    ingest(api, owner, [daily(str(uuid.uuid4()), "2026-11-05", spend_minor=700)])
+    ingest(api, owner, [{**daily(str(uuid.uuid4()), "2026-11-06", spend_minor=900), "currency": "GBP"}])
+    problem = assert_problem(api.get("/api/v1/analytics/kpis", params=NOVEMBER, headers=owner.auth), 409)
+    assert problem["currencies"] == ["EUR", "GBP"] and "currency=" in problem["detail"]
+    assert totals(api, owner, currency="GBP")["spend_minor"] == 900
+
+
+def test_a_bad_batch_names_each_bad_row_and_stores_nothing(api: httpx.Client, owner: Account) -> None:
+    cid = str(uuid.uuid4())
+    rows = [
+        daily(cid, "2026-11-01", impressions=10),
+        daily(cid, "2026-11-02", spend="twelve"),
+        daily(cid, "2026-11-03", clicks=-4),
+        {**daily(cid, "2026-11-04"), "currency": "euro"},
+        daily(cid, "2026-11-05", spend="1.00", cost_micros=1_000_000),
+    ]
+    problem = assert_problem(
+        api.post("/api/v1/analytics/metrics", json={"rows": rows}, headers=owner.auth), 422
+    )
+    bad = sorted({e["loc"][2] for e in problem["errors"]})
+    assert bad == [2, 3], "schema errors first: the clicks and the currency"
+    fixed = [rows[0], rows[1], daily(cid, "2026-11-03", clicks=4), daily(cid, "2026-11-04"), rows[4]]
+    problem = assert_problem(
+        api.post("/api/v1/analytics/metrics", json={"rows": fixed}, headers=owner.auth), 422
+    )
+    assert {(e["loc"][2], e["loc"][3]) for e in problem["errors"]} == {(1, "spend"), (4, "cost_micros")}
+    assert "rows 1, 4" in problem["detail"] and "nothing stored" in problem["detail"]
+    assert not _known(api, owner, cid), "nothing of the batch was stored"
+
+
+def _known(api: httpx.Client, account: Account, campaign_id: str) -> bool:
+    return (
+        api.get(f"/api/v1/analytics/campaigns/{campaign_id}/performance", headers=account.auth).status_code
+        == 200
+    )
+
+
+def test_duplicates_and_mixed_daily_and_hourly_rows_are_refused(api: httpx.Client, owner: Account) -> None:
+    cid = str(uuid.uuid4())
+    twice = [daily(cid, "2026-11-07", clicks=1), daily(cid, "2026-11-07", clicks=2)]
+    problem = assert_problem(
+        api.post("/api/v1/analytics/metrics", json={"rows": twice}, headers=owner.auth), 422
+    )
+    assert "as row 0" in problem["errors"][0]["msg"] and problem["errors"][0]["loc"][2] == 1
+    ingest(api, owner, [daily(cid, "2026-11-07", clicks=1)])
+    hourly = {
+        "campaign_id": cid,
+        "channel": "google_ads",
+        "hour_start": "2026-11-07T10:00:00Z",
+        "currency": "EUR",
+    }
+    problem = assert_problem(
+        api.post("/api/v1/analytics/metrics", json={"rows": [hourly]}, headers=owner.auth), 422
+    )
+    assert "other kind" in problem["errors"][0]["msg"]
+    assert not _known(api, owner, str(uuid.uuid4()))
+    for bad, why in (
+        ({**hourly, "hour_start": "2026-11-08T10:30:00Z"}, "start of an hour"),
+        ({**hourly, "hour_start": "2026-11-08T10:00:00"}, "offset"),
+        ({**daily(cid, "1999-12-31")}, "between"),
+    ):
+        answer = api.post("/api/v1/analytics/metrics", json={"rows": [bad]}, headers=owner.auth)
+        assert why in assert_problem(answer, 422)["errors"][0]["msg"], answer.text
+
+
+def test_every_row_keeps_its_lineage(api: httpx.Client, owner: Account) -> None:
+    cid = str(uuid.uuid4())
+    first = ingest(api, owner, [daily(cid, "2026-11-09", clicks=1, source="google_ads")])
+    rows = api.get(
+        "/api/v1/analytics/metrics", params={"campaign_id": cid, **NOVEMBER}, headers=owner.auth
+    ).json()
+    [stored] = rows["items"]
+    assert (stored["source"], stored["batch_id"], stored["sync_id"]) == (
+        "google_ads",
+        first["batch_id"],
+        None,
+    )
+    assert stored["ingested_at"] and rows["next_cursor"] is None
+
+
+def test_a_sync_event_lands_its_rows_and_waits_for_unknown_campaigns(
+    api: httpx.Client, owner: Account, bus: redis.Redis
+) -> None:
+    """Flow 2: integration.sync_completed -> the rows are stored (rows naming a platform campaign
+    wait for execution.updated to say which campaign it is) -> KPIs show them."""
+    cid, sync_id = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        {
+            "external_campaign_id": "987654",
+            "channel": "google_ads",
+            "date": "2026-11-10",
+            "impressions": 800,
+            "clicks": 16,
+            "spend_minor": 4000,
+            "currency": "EUR",
+            "conversions": 2,
+            "conversion_value_minor": 9000,
+        },
+        {"campaign_id": cid, "channel": "email", "date": "2026-11-10", "clicks": 5, "currency": "EUR"},
+    ]
+    publish(
+        bus,
+        "integration.sync_completed",
+        {
+            "connection_id": str(uuid.uuid4()),
+            "provider": "google_ads",
+            "sync_id": sync_id,
+            "window_from": "2026-11-10",
+            "window_to": "2026-11-10",
+            "rows": rows,
+        },
+        owner.tenant_id,
+    )
+    [ingested] = wait_for(bus, "analytics", "metrics.ingested", lambda e: e["data"]["sync_id"] == sync_id)
+    assert (ingested["data"]["inserted"], ingested["data"]["parked"]) == (1, 1)
+    assert totals(api, owner, campaign_id=cid)["clicks"] == 5
+    publish(
+        bus,
+        "execution.updated",
+        {"campaign_id": cid, "channel": "google_ads", "external_id": "987654", "status": "running"},
+        owner.tenant_id,
+    )
+    eventually(lambda: known_totals(api, owner, cid).get("impressions") == 800)
+    landed = totals(api, owner, campaign_id=cid)
+    assert (landed["spend_minor"], landed["roas"], landed["clicks"]) == (4000, 2.25, 21)
+    stored = api.get(
+        "/api/v1/analytics/metrics", params={"campaign_id": cid, **NOVEMBER}, headers=owner.auth
+    ).json()
+    assert {(r["channel"], r["source"], r["sync_id"]) for r in stored["items"]} == {
+        ("google_ads", "google_ads", sync_id),
+        ("email", "google_ads", sync_id),
+    }
+
+
+def test_a_large_sync_is_fetched_from_integration_as_this_service(
+    api: httpx.Client, owner: Account, bus: redis.Redis, integration: Integration
+) -> None:
+    cid, sync_id = str(uuid.uuid4()), str(uuid.uuid4())
+    path = f"/api/v1/integrations/syncs/{sync_id}/rows"
+    integration.rows[path] = [
+        {
+            "campaign_id": cid,
+            "channel": "meta_ads",
+            "date": f"2026-11-{d:02d}",
+            "currency": "EUR",
+            "impressions": "1000",
+            "spend": "10.50",
+        }
+        for d in range(1, 21)
+    ]
+    publish(
+        bus,
+        "integration.sync_completed",
+        {"connection_id": str(uuid.uuid4()), "provider": "meta_ads", "sync_id": sync_id, "rows_url": path},
+        owner.tenant_id,
+    )
+    eventually(lambda: known_totals(api, owner, cid).get("impressions") == 20_000)
+    assert totals(api, owner, campaign_id=cid)["spend_minor"] == 21_000
+    [request] = [r for r in integration.requests if r["path"] == path]
+    assert request["headers"]["X-Tenant-ID"] == owner.tenant_id
+    claims = jwt.decode(request["headers"]["Authorization"].split()[1], options={"verify_signature": False})
+    assert claims["typ"] == "service" and "integrations:read" in claims["scope"].split()
+
+
+def test_rows_naming_an_unknown_platform_campaign_are_refused_over_http(
+    api: httpx.Client, owner: Account
+) -> None:
+    row = {
+        "external_campaign_id": "nobody-knows",
+        "channel": "meta_ads",
+        "date": "2026-11-10",
+        "currency": "EUR",
+    }
+    problem = assert_problem(
+        api.post("/api/v1/analytics/metrics", json={"rows": [row]}, headers=owner.auth), 422
+    )
+    assert problem["errors"][0]["loc"] == ["body", "rows", 0, "external_campaign_id"]
+
+
+async def test_months_get_partitions_that_only_the_owner_touches(
+    api: httpx.Client, owner: Account, owner_engine: AsyncEngine
+) -> None:
+    """Rows of any month land in that month's partition, made on demand; the service role reads them
+    only through the parent table, whose row-level security a direct read would bypass."""
+    ingest(api, owner, [daily(str(uuid.uuid4()), "2019-05-03", impressions=7)])
+    role = spec("analytics").role
+    async with owner_engine.connect() as conn:
+        partitions = set(
+            (
+                await conn.execute(
+                    text(
+                        "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid"
+                        " where i.inhparent = 'analytics.metric_rows'::regclass"
+                    )
+                )
+            ).scalars()
+        )
+        direct, through_parent = (
+            await conn.execute(
+                text(
+                    "select has_table_privilege(:role, 'analytics.metric_rows_201905', 'select'),"
+                    " has_table_privilege(:role, 'analytics.metric_rows', 'select')"
+                ),
+                {"role": role},
+            )
+        ).one()
+    this_month = datetime.now(UTC).strftime("metric_rows_%Y%m")
+    assert {"metric_rows_201905", this_month} <= partitions
+    assert (direct, through_parent) == (False, True)
