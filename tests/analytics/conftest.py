@@ -49,7 +49,7 @@ def integration() -> Iterator[Integration]:
         fake.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # gone before tests/integration starts its own analytics
 def analytics_service(stack: Stack, user_service: str, integration: Integration) -> Iterator[str]:
     overrides = {
         "INTEGRATION_URL": integration.url,

@@ -1,44 +1,20 @@
 """Property-based fuzzing of the live campaign_management API from the OpenAPI document it serves:
 valid, invalid and anonymous requests for every operation, over HTTP to the real process; no 5xx
-and no answer the document does not promise. The machinery is the kit's (tests/support/fuzz.py)."""
+and no answer the document does not promise (the kit's suite, tests/support/fuzz.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import schemathesis
 
 from services.campaign_management.api import ROUTERS
 from tests.campaign_management.conftest import Fleet
-from tests.support.fuzz import SCENARIOS, assert_errors_are_problems, documented, fuzz, operations
-from tests.support.kit import register_owner
-
-OPERATIONS = operations(ROUTERS)
+from tests.support.fuzz import OpenApiConformance
 
 
-@pytest.fixture(scope="module")
-def owner_token(user_service: str) -> str:
-    """An owner of a tenant of its own, so fuzzed writes stay where nobody else looks."""
-    return register_owner(user_service).access_token
+class TestOpenApi(OpenApiConformance):
+    routers = ROUTERS
 
-
-@pytest.fixture(scope="module")
-def api_schema(campaigns_fleet: Fleet) -> Any:
-    return schemathesis.openapi.from_url(f"{campaigns_fleet.url}/openapi.json")
-
-
-def test_every_route_is_fuzzed(api_schema: Any) -> None:
-    assert documented(api_schema) == set(OPERATIONS)
-
-
-def test_errors_are_documented_as_problems(campaigns_fleet: Fleet) -> None:
-    assert_errors_are_problems(campaigns_fleet.url)
-
-
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_operation_conforms_to_its_openapi(
-    api_schema: Any, owner_token: str, method: str, path: str, scenario: str
-) -> None:
-    fuzz(api_schema, owner_token, method, path, scenario)
+    @pytest.fixture(scope="class")
+    @classmethod
+    def base_url(cls, campaigns_fleet: Fleet) -> str:
+        return campaigns_fleet.url

@@ -116,3 +116,46 @@ def fuzz(api_schema: Any, token: str, method: str, path: str, scenario: str) -> 
         case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
 
     run()
+
+
+class OpenApiConformance:
+    """The conformance suite every service runs: subclass it as `TestOpenApi` in the service's
+    test_schemathesis.py with `routers`, and a `base_url` fixture naming the live process.
+
+    Every operation of the routers is fuzzed in each scenario; the list is proved equal to the
+    live document, and every documented error is a problem document."""
+
+    routers: tuple[APIRouter, ...] = ()
+
+    @staticmethod
+    def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+        if {"method", "path", "scenario"} <= set(metafunc.fixturenames):
+            ops = operations(metafunc.cls.routers)
+            metafunc.parametrize(("method", "path"), ops, ids=[f"{m} {p}" for m, p in ops])
+            metafunc.parametrize("scenario", list(SCENARIOS))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def owner_token(cls, user_service: str) -> str:
+        """An owner of a tenant of its own, so fuzzed writes stay where nobody else looks."""
+        from tests.support.kit import register_owner
+
+        return register_owner(user_service).access_token
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def api_schema(cls, base_url: str) -> Any:
+        """The document the running process serves, not one rebuilt in-process."""
+        return schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+
+    def test_every_route_is_fuzzed(self, api_schema: Any) -> None:
+        assert documented(api_schema) == set(operations(self.routers))
+
+    def test_errors_are_documented_as_problems(self, base_url: str) -> None:
+        assert_errors_are_problems(base_url)
+
+    def test_operation_conforms_to_its_openapi(
+        self, api_schema: Any, owner_token: str, method: str, path: str, scenario: str
+    ) -> None:
+        """No server error and no undocumented answer, for valid, invalid and anonymous requests."""
+        fuzz(api_schema, owner_token, method, path, scenario)

@@ -137,3 +137,17 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if line.startswith((f"{name} ", f"{name}{{")) and all(label in line for label in wanted):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def service_headers(
+    user_service: str, stack: Any, service: str, tenant_id: str, scope: str | None = None
+) -> dict[str, str]:
+    """A service token of `service`'s own account (its secret from its own environment), acting
+    for `tenant_id`: what a peer sends."""
+    secret = stack.env(service)[f"{service.upper()}_CLIENT_SECRET"]
+    form = {"grant_type": "client_credentials", "client_id": service, "client_secret": secret}
+    if scope:
+        form["scope"] = scope
+    response = httpx.post(f"{user_service}/api/v1/auth/service-token", data=form, timeout=10)
+    assert response.status_code == 200, response.text
+    return {**bearer(response.json()["access_token"]), "X-Tenant-ID": tenant_id}

@@ -57,6 +57,15 @@ def running_services(
 ) -> Iterator[dict[str, str]]:
     """Start the named services as real uvicorn processes (as the dev stack does) and stop them
     afterwards; yields their base URLs. `overrides` apply to each one's environment."""
+    with running_fleet(stack, *names, log_name=log_name, ports=ports, **overrides) as fleet:
+        yield {proc.spec.name: proc.url for proc in fleet.processes}
+
+
+@contextmanager
+def running_fleet(
+    stack: Stack, *names: str, log_name: str = "", ports: Mapping[str, int] | None = None, **overrides: str
+) -> Iterator[Any]:
+    """The same, yielding the supervising `devstack.fleet.Fleet` (to kill and restart a process)."""
     from devstack.embedded import free_port
     from devstack.fleet import Fleet
     from shared.fleet import spec
@@ -71,7 +80,7 @@ def running_services(
     fleet.start()
     try:
         fleet.wait_ready(timeout=60, on_news=lambda _: None)
-        yield {name: f"http://127.0.0.1:{port}" for name, port in chosen.items()}
+        yield fleet
     finally:
         fleet.stop(timeout=10)
 

@@ -10,61 +10,30 @@ The machinery is the kit's (tests/support/fuzz.py), shared by every service.
 from __future__ import annotations
 
 import json
-import uuid
-from typing import Any
 
 import httpx
 import pytest
-import schemathesis
 
 from services.user_management.api import ROUTERS
-from tests.support.fuzz import SCENARIOS, assert_errors_are_problems, documented, fuzz, operations
+from tests.support.fuzz import OpenApiConformance
+from tests.support.kit import register_owner
 
-OPERATIONS = operations(ROUTERS)
+
+class TestOpenApi(OpenApiConformance):
+    routers = ROUTERS
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def base_url(cls, user_service: str) -> str:
+        return user_service
+
+
+# --- inputs fuzzing found that used to answer 500 ---------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def owner_token(user_service: str) -> str:
-    """An owner of a tenant of its own, so fuzzed writes stay in a tenant nobody else uses."""
-    response = httpx.post(
-        f"{user_service}/api/v1/auth/register",
-        json={
-            "tenant_name": "Fuzzing Ltd",
-            "email": f"fuzz-{uuid.uuid4().hex[:12]}@acme.io",
-            "password": "Fuzzing passphrase 99",
-            "full_name": "Fuzz Owner",
-        },
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["access_token"]
-
-
-@pytest.fixture(scope="module")
-def api_schema(user_service: str) -> Any:
-    """The document the running process serves, not one rebuilt in-process."""
-    return schemathesis.openapi.from_url(f"{user_service}/openapi.json")
-
-
-def test_every_route_is_fuzzed(api_schema: Any) -> None:
-    """The parametrization below comes from the routers; it must match the live document exactly."""
-    assert documented(api_schema) == set(OPERATIONS)
-
-
-def test_errors_are_documented_as_problems(user_service: str) -> None:
-    assert_errors_are_problems(user_service)
-
-
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_operation_conforms_to_its_openapi(
-    api_schema: Any, owner_token: str, method: str, path: str, scenario: str
-) -> None:
-    """No server error and no undocumented answer, for valid, invalid and anonymous requests."""
-    fuzz(api_schema, owner_token, method, path, scenario)
-
-
-# --- inputs fuzzing found that used to answer 500 ---------------------------------------------
+    return register_owner(user_service).access_token
 
 
 def _nested(depth: int) -> str:
