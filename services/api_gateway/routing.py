@@ -31,6 +31,8 @@ PUBLIC_AUTH = frozenset(
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/service-token"),
         ("POST", "/api/v1/auth/accept-invite"),
+        # The browser's return from a provider's consent page: the OAuth state names the tenant.
+        ("GET", "/api/v1/integrations/oauth/callback"),
     }
 )
 WEBHOOK_PREFIX = "/api/v1/webhooks/"

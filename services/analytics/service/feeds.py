@@ -43,15 +43,20 @@ class Feeds:
             await self.ingestion.ingest_in(work, tenant_id, rows, source=provider, sync_id=sync_id, park=True)
 
     async def _fetch_rows(self, tenant_id: uuid.UUID, rows_url: str) -> list[dict[str, Any]]:
-        """Large syncs leave their rows at integration; a failure here is retried by the consumer."""
-        try:
-            response = await self.peers("integration").get(rows_url, tenant_id=tenant_id)
-        except httpx.HTTPError as error:
-            raise errors.Unavailable(f"integration is unavailable ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise errors.Unavailable(f"integration answered {response.status_code} for the sync's rows")
-        body = response.json()
-        rows: list[dict[str, Any]] = body.get("rows", []) if isinstance(body, dict) else body
+        """Large syncs leave their rows at integration, in pages linked by `next`; a failure here
+        is retried by the consumer (the whole event, so no page is stored twice or lost)."""
+        rows: list[dict[str, Any]] = []
+        url: str | None = rows_url
+        while url:
+            try:
+                response = await self.peers("integration").get(url, tenant_id=tenant_id)
+            except httpx.HTTPError as error:
+                raise errors.Unavailable(f"integration is unavailable ({type(error).__name__})") from None
+            if response.status_code != 200:
+                raise errors.Unavailable(f"integration answered {response.status_code} for the sync's rows")
+            body = response.json()
+            rows += body.get("rows", []) if isinstance(body, dict) else body
+            url = body.get("next") if isinstance(body, dict) else None
         return rows
 
     async def on_execution_updated(self, work: AnalyticsWork, event: Event) -> None:
