@@ -24,6 +24,7 @@ from devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 from devstack.fleet import Fleet
 from devstack.providers import RunningFakes, give_to_services, wanted
 from devstack.stackenv import (
+    WEBHOOK_SECRETS,
     StackAddresses,
     apply_redis_users,
     ensure_signing_key,
@@ -124,12 +125,13 @@ def up() -> int:
                 "start-dev: this Redis refused ACL SETUSER; every service shares REDIS_URL (no per-service users)."
             )
         stack = StackAddresses(owner_url, redis_url, ports, redis_acl=acl)
-        env = stack_environment(stack, {"GATEWAY_OPERATOR_TOKEN": secrets["gateway_operator"]})
-        write_env_file(DEVDATA / "stack.env", env)
         asyncio.run(migrate(owner_url, {s.name: secrets[s.name] for s in WITH_DATABASE}))
         envs = fleet_environments(stack, secrets, signing_key=key_file)
         fakes = RunningFakes(wanted(os.environ), offset, DEVDATA / "logs")
         give_to_services(envs, fakes.start())
+        signing = {k: envs["integration"][k] for k in WEBHOOK_SECRETS if k in envs["integration"]}
+        env = stack_environment(stack, {"GATEWAY_OPERATOR_TOKEN": secrets["gateway_operator"], **signing})
+        write_env_file(DEVDATA / "stack.env", env)
         fleet = Fleet(
             envs=envs,
             ports=ports,

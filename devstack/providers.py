@@ -26,13 +26,52 @@ class ProviderFake:
     port: int
     url_setting: str
     extra: Mapping[str, str] = field(default_factory=dict)  # the fake's default credentials
+    more_urls: tuple[str, ...] = ()  # other base URLs the same fake serves (OAuth hosts)
 
     def settings(self, url: str) -> dict[str, str]:
-        return {self.url_setting: url, **self.extra}
+        return {self.url_setting: url, **{name: url for name in self.more_urls}, **self.extra}
 
 
 PROVIDER_FAKES = (
     ProviderFake("mautic", 8091, "MAUTIC_URL", {"MAUTIC_USERNAME": "admin", "MAUTIC_PASSWORD": "admin"}),
+    ProviderFake(
+        "google_ads",
+        8092,
+        "GOOGLE_ADS_URL",
+        {
+            "GOOGLE_ADS_DEVELOPER_TOKEN": "fake-developer-token",
+            "GOOGLE_CLIENT_ID": "fake-google-client-id",
+            "GOOGLE_CLIENT_SECRET": "fake-google-client-secret",
+        },
+        ("GOOGLE_OAUTH_URL", "GOOGLE_AUTH_URL"),
+    ),
+    ProviderFake(
+        "meta",
+        8093,
+        "META_GRAPH_URL",
+        # The fake's app secret, which also signs Meta webhooks (the developer sees it in stack.env).
+        {"META_APP_ID": "fake-meta-app-id", "META_APP_SECRET": "fake-meta-app-secret"},
+        ("META_DIALOG_URL",),
+    ),
+    ProviderFake(
+        "linkedin",
+        8094,
+        "LINKEDIN_API_URL",
+        {
+            "LINKEDIN_CLIENT_ID": "fake-linkedin-client-id",
+            "LINKEDIN_CLIENT_SECRET": "fake-linkedin-client-secret",
+        },
+        ("LINKEDIN_OAUTH_URL",),
+    ),
+    ProviderFake(
+        "stripe",
+        8095,
+        "STRIPE_API_URL",
+        {
+            "STRIPE_API_KEY": "sk_test_fake_bizosaas",
+            "STRIPE_PRICES": '{"pro": "price_pro_monthly", "enterprise": "price_enterprise_monthly"}',
+        },
+    ),
 )
 
 

@@ -8,6 +8,8 @@ the migrate step; the signing key and the service-account list only to user_mana
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import json
 import os
@@ -43,12 +45,39 @@ INHERITED = (
 LOOPBACK_PROXIES = json.dumps(["127.0.0.1", "::1"])
 
 
+# integration's key-encryption key and the webhook signing secrets of the providers it hears from.
+INTEGRATION_SECRETS = (
+    "integration_master_key",
+    "stripe_webhook",
+    "meta_app",
+    "meta_verify",
+    "mautic_webhook",
+)
+
+
+def integration_secrets(passwords: Mapping[str, str]) -> dict[str, str]:
+    """The dev stack's values; the webhook secrets also go to `.devdata/stack.env`, so a developer
+    can sign a test event. The master key is 32 bytes derived from a generated secret."""
+    master = hashlib.sha256(passwords["integration_master_key"].encode()).digest()
+    return {
+        "INTEGRATION_MASTER_KEYS": "k1:" + base64.b64encode(master).decode(),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + passwords["stripe_webhook"],
+        "META_APP_SECRET": passwords["meta_app"],
+        "META_VERIFY_TOKEN": passwords["meta_verify"],
+        "MAUTIC_WEBHOOK_SECRET": passwords["mautic_webhook"],
+    }
+
+
+WEBHOOK_SECRETS = ("STRIPE_WEBHOOK_SECRET", "META_APP_SECRET", "META_VERIFY_TOKEN", "MAUTIC_WEBHOOK_SECRET")
+
+
 def secret_names() -> list[str]:
     """Every generated secret: database roles, Redis users, service accounts, the operator token."""
     return [
         "postgres",
         "redis_admin",
         "gateway_operator",
+        *INTEGRATION_SECRETS,
         *(s.name for s in WITH_DATABASE),
         *(f"{s.name}_client" for s in SERVICES),
         *(f"redis_{user.name}" for s in SERVICES for user in users_of(s)),
@@ -130,6 +159,8 @@ def service_environment(
         env["GATEWAY_OPERATOR_TOKEN"] = passwords["gateway_operator"]
     else:
         env["TRUSTED_PROXIES"] = LOOPBACK_PROXIES  # the gateway, on this host
+    if service.name == "integration":
+        env.update(integration_secrets(passwords))
     if service.name == "user_management":
         env["SERVICE_ACCOUNTS"] = json.dumps(service_accounts(passwords))
         if signing_key is not None:

@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -108,6 +110,7 @@ def test_devstack_starts_all_seven_and_stops_everything(tmp_path: Path) -> None:
         assert (devdata / "keys" / "jwt-signing.pem").exists()
         _assert_least_privilege(first.pid)
         _assert_a_funnel_syncs_to_the_fake_mautic(offset)
+        _assert_a_google_ads_account_syncs_offline(offset)
         _assert_a_killed_service_comes_back_alone(first, offset)
 
         second = _devstack(devdata, offset, redis_port)
@@ -164,15 +167,66 @@ def _assert_least_privilege(devstack_pid: int) -> None:
         assert "DATABASE_URL" not in env, name
         db_urls = {key for key in env if key.endswith("_DATABASE_URL")}
         assert db_urls == ({own.database_url_env} if own.schema else set()), (name, db_urls)
-        secrets = {key for key in env if key.endswith("_CLIENT_SECRET")}
-        assert secrets <= {own.client_secret_env}, (name, secrets)
+        accounts = {
+            k
+            for k in env
+            if k.endswith("_CLIENT_SECRET") and k.removesuffix("_CLIENT_SECRET").lower() in BY_NAME
+        }
+        assert accounts <= {own.client_secret_env}, (name, accounts)
         assert ("JWT_PRIVATE_KEY_FILE" in env) == (name == "user_management"), name
         assert ("SERVICE_ACCOUNTS" in env) == (name == "user_management"), name
         assert ("MAUTIC_PASSWORD" in env) == (name == "campaign_management"), name  # a provider's secret
+        for provider_secret in (
+            "INTEGRATION_MASTER_KEYS",
+            "STRIPE_API_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "GOOGLE_CLIENT_SECRET",
+        ):
+            assert (provider_secret in env) == (name == "integration"), (name, provider_secret)
         assert env["REDIS_URL"].startswith(f"redis://svc_{name}:"), name
         assert env["EVENTS_PUBLISHER_REDIS_URL"].startswith(f"redis://svc_{name}_publisher:"), name
         peers = {key for key in env if key.endswith("_URL") and key.removesuffix("_URL").lower() in BY_NAME}
         assert peers == {spec(peer).url_env for peer in own.peers}, (name, peers)
+
+
+def _assert_a_google_ads_account_syncs_offline(offset: int) -> None:
+    """A newcomer connects a "Google Ads" account through the gateway and syncs it from the fake."""
+    gateway = f"http://127.0.0.1:{spec('api_gateway').port + offset}"
+    google = f"http://127.0.0.1:{8092 + offset}"
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    seeded = httpx.post(
+        f"{google}/_fake/seed",
+        json={
+            "metrics": [
+                {"account_id": "1234567890", "campaign_id": "42", "date": yesterday, "impressions": 9}
+            ]
+        },
+    )
+    assert seeded.status_code == 200, seeded.text
+    with httpx.Client(base_url=gateway, timeout=30) as http:
+        owner = register_owner(gateway)
+        connection = http.post(
+            "/api/v1/integrations/connections",
+            json={
+                "provider": "google_ads",
+                "name": "Newcomer's Ads",
+                "account_id": "1234567890",
+                "credentials": {"access_token": "fake-google-access-token"},
+            },
+            headers=owner.auth,
+        )
+        assert connection.status_code == 201, connection.text
+        sync = http.post(
+            f"/api/v1/integrations/connections/{connection.json()['id']}/sync", headers=owner.auth
+        )
+        assert sync.status_code == 202, sync.text
+
+        def finished() -> dict[str, Any] | None:
+            found = http.get(sync.json()["status_url"], headers=owner.auth).json()
+            return found if found["status"] in ("succeeded", "failed") else None
+
+        done = eventually(finished, timeout=30)
+        assert (done["status"], done["rows"]) == ("succeeded", 1), done
 
 
 def _assert_a_funnel_syncs_to_the_fake_mautic(offset: int) -> None:
