@@ -1,5 +1,5 @@
 """HTTP routes of integration: parse, authorize, call a use case, shape the answer."""
 
-from fastapi import APIRouter
+from services.integration.api import connections, syncs, webhooks
 
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS = (connections.router, syncs.router, webhooks.router)

@@ -1,0 +1,1 @@
+"""Use cases of integration: connections, grants, syncs, launches, webhooks, billing."""
