@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,13 +70,19 @@ class BreakerRegistry:
         return {host: breaker.current_state for host, breaker in self._breakers.items()}
 
 
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A `Retry-After` header (seconds, or an HTTP date) as seconds from now; None when absent or
+    unreadable. Every client that honours a provider's wait reads it here."""
+    value = (value or "").strip()
+    if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
         return None
 
 
@@ -132,7 +140,9 @@ class ResilientClient:
             retryable = response.status_code == 429 or (may_retry and response.status_code in RETRY_STATUSES)
             if retryable and not last:
                 await response.aclose()
-                await asyncio.sleep(self._backoff(attempt, _retry_after_seconds(response)))
+                await asyncio.sleep(
+                    self._backoff(attempt, retry_after_seconds(response.headers.get("retry-after")))
+                )
                 continue
             return response
         raise AssertionError("unreachable")

@@ -22,13 +22,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pybreaker
 
 from services.integration.clients.base import ProblemKind, ProviderError, TokenSet
+from shared.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -237,21 +237,6 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def retry_after_header(response: httpx.Response) -> float | None:
-    """`Retry-After` in seconds or as an HTTP date."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
 def google_retry_delay(body: Mapping[str, Any]) -> float | None:
     """`error.details[].errors[].details.quotaErrorDetails.retryDelay` ("3s", "0.5s"): the longest."""
     delays: list[float] = []
@@ -297,7 +282,7 @@ def _oauth_failure(response: httpx.Response, body: Mapping[str, Any]) -> Failure
     message = f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
     if body["error"] == "invalid_grant":
         return Failure("auth", message)
-    return by_status(response.status_code, message, retry_after_header(response))
+    return by_status(response.status_code, message, retry_after_seconds(response.headers.get("retry-after")))
 
 
 def classify_google(response: httpx.Response) -> Failure:
@@ -310,8 +295,12 @@ def classify_google(response: httpx.Response) -> Failure:
         return Failure("auth", message)
     if response.status_code == 429 or error.get("status") == "RESOURCE_EXHAUSTED":
         hint = google_retry_delay(body)
-        return Failure("rate_limited", message, hint if hint is not None else retry_after_header(response))
-    return by_status(response.status_code, message, retry_after_header(response))
+        return Failure(
+            "rate_limited",
+            message,
+            hint if hint is not None else retry_after_seconds(response.headers.get("retry-after")),
+        )
+    return by_status(response.status_code, message, retry_after_seconds(response.headers.get("retry-after")))
 
 
 def _google_message(error: Mapping[str, Any]) -> str:
@@ -334,9 +323,11 @@ def classify_meta(response: httpx.Response) -> Failure:
         return Failure("auth", message)
     if code in META_THROTTLE_CODES or response.status_code == 429:
         hint = meta_regain_seconds(response)
-        return Failure("rate_limited", message, hint or retry_after_header(response))
+        return Failure(
+            "rate_limited", message, hint or retry_after_seconds(response.headers.get("retry-after"))
+        )
     if error.get("is_transient") or response.status_code >= 500:
-        return Failure("unavailable", message, retry_after_header(response))
+        return Failure("unavailable", message, retry_after_seconds(response.headers.get("retry-after")))
     return by_status(response.status_code, message)
 
 
@@ -347,4 +338,4 @@ def classify_linkedin(response: httpx.Response) -> Failure:
     message = str(body.get("message") or response.reason_phrase)
     if body.get("code"):
         message = f"{body['code']}: {message}"
-    return by_status(response.status_code, message, retry_after_header(response))
+    return by_status(response.status_code, message, retry_after_seconds(response.headers.get("retry-after")))
