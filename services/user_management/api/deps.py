@@ -64,6 +64,7 @@ ServiceAccountsDep = Annotated[ServiceAccounts, Depends(_service_accounts)]
 OriginDep = Annotated[Origin, Depends(_origin)]
 
 UsersReader = Annotated[Principal, Depends(require("users:read"))]
+UsersLookup = Annotated[Principal, Depends(require("users:read", allow_service=True))]
 UsersManager = Annotated[Principal, Depends(require("users:manage"))]
 TenantReader = Annotated[Principal, Depends(require("tenant:read"))]
 TenantManager = Annotated[Principal, Depends(require("tenant:manage"))]

@@ -12,6 +12,7 @@ from services.user_management.api.deps import (
     Inviter,
     OriginDep,
     SelfServiceDep,
+    UsersLookup,
     UsersManager,
     UsersReader,
 )
@@ -82,7 +83,7 @@ async def my_security_log(
 @router.get("", response_model=UserPage)
 async def list_users(
     admin: AdministrationDep,
-    principal: UsersReader,
+    principal: UsersLookup,
     role: Role | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -102,7 +103,7 @@ async def create_user(body: UserCreate, admin: AdministrationDep, principal: Use
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=problem_responses(404))
-async def get_user(user_id: uuid.UUID, admin: AdministrationDep, principal: UsersReader) -> UserOut:
+async def get_user(user_id: uuid.UUID, admin: AdministrationDep, principal: UsersLookup) -> UserOut:
     return UserOut.model_validate(await admin.get(principal, user_id))
 
 

@@ -50,14 +50,18 @@ class UserAdministration:
         self.public_app_url = public_app_url.rstrip("/")
 
     async def list(self, principal: Principal, role: str | None, limit: int, offset: int) -> UserPage:
+        """Also for peers with a service token (notification finds a tenant's admins)."""
         async with self.uow(principal.tenant_id) as work:
-            await current_user(work.repo, principal)
+            if not principal.is_service:
+                await current_user(work.repo, principal)
             rows = list(await work.repo.users(role, limit + 1, offset))
         return UserPage(rows[:limit], offset + limit if len(rows) > limit else None)
 
     async def get(self, principal: Principal, user_id: uuid.UUID) -> User:
+        """Also for peers with a service token (notification looks up a recipient's address)."""
         async with self.uow(principal.tenant_id) as work:
-            await current_user(work.repo, principal)
+            if not principal.is_service:
+                await current_user(work.repo, principal)
             return await _user_or_404(work.repo, user_id)
 
     async def create(
