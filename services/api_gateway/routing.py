@@ -35,7 +35,14 @@ PUBLIC_AUTH = frozenset(
         ("GET", "/api/v1/integrations/oauth/callback"),
     }
 )
-WEBHOOK_PREFIX = "/api/v1/webhooks/"
+# Reached by providers and by links in messages, without a token (each checks its own signature),
+# limited per client IP and held to the smaller body cap.
+WEBHOOK_PREFIXES = (
+    "/api/v1/webhooks/",
+    "/api/v1/notifications/callbacks/",
+    "/api/v1/notifications/t/",
+    "/api/v1/notifications/unsubscribe/",
+)
 PUBLIC_PATHS = frozenset({"/.well-known/jwks.json"})
 
 
@@ -58,7 +65,7 @@ def is_public_auth(method: str, path: str) -> bool:
 
 
 def is_webhook(path: str) -> bool:
-    return path.startswith(WEBHOOK_PREFIX)
+    return path.startswith(WEBHOOK_PREFIXES)
 
 
 def is_public(method: str, path: str) -> bool:
