@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import os
 import re
@@ -32,7 +33,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -89,7 +90,11 @@ class CaughtMessage:
     tls: bool
     smtputf8: bool
     peer: str | None
-    email: EmailMessage = field(repr=False)
+
+    @functools.cached_property
+    def email(self) -> EmailMessage:
+        """Parsed when first read, not on receipt: accepting mail stays cheap under load."""
+        return BytesParser(policy=policy.default).parsebytes(self.raw)  # type: ignore[return-value]
 
     @classmethod
     def parse(cls, envelope: Envelope, session: Session) -> CaughtMessage:
@@ -105,7 +110,6 @@ class CaughtMessage:
             tls=session.ssl is not None,
             smtputf8=envelope.smtp_utf8,
             peer=str(session.peer[0]) if session.peer else None,
-            email=BytesParser(policy=policy.default).parsebytes(raw),  # type: ignore[arg-type]
         )
 
     def header(self, name: str) -> str | None:
