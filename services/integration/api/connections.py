@@ -86,7 +86,7 @@ async def create_connection(
 async def list_connections(
     connections: ConnectionsDep,
     principal: Reader,
-    provider: Annotated[str | None, Query(max_length=40)] = None,
+    provider: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ConnectionPage:
