@@ -1,0 +1,1 @@
+"""Pure rules of notification: templates, preferences and quiet hours, retries, signed links."""
