@@ -28,8 +28,29 @@ class ProviderFake:
     extra: Mapping[str, str] = field(default_factory=dict)  # the fake's default credentials
     more_urls: tuple[str, ...] = ()  # other base URLs the same fake serves (OAuth hosts)
 
-    def settings(self, url: str) -> dict[str, str]:
+    def settings(self, port: int) -> dict[str, str]:
+        url = f"http://127.0.0.1:{port}"
         return {self.url_setting: url, **{name: url for name in self.more_urls}, **self.extra}
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", f"fakes.{self.module}", "--port", str(port)]
+
+    def ready_url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}/_fake/state"
+
+
+@dataclass(frozen=True)
+class MailCatcher(ProviderFake):
+    """SMTP on `port`, its HTTP API (where a newcomer reads the mail) on the next port."""
+
+    def settings(self, port: int) -> dict[str, str]:
+        return {self.url_setting: "127.0.0.1", "SMTP_PORT": str(port), **self.extra}
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "fakes.smtp", "--smtp-port", str(port), "--http-port", str(port + 1)]
+
+    def ready_url(self, port: int) -> str:
+        return super().ready_url(port + 1)
 
 
 PROVIDER_FAKES = (
@@ -62,6 +83,17 @@ PROVIDER_FAKES = (
             "LINKEDIN_CLIENT_SECRET": "fake-linkedin-client-secret",
         },
         ("LINKEDIN_OAUTH_URL",),
+    ),
+    MailCatcher("smtp", 8025, "SMTP_HOST", {"SMTP_SECURITY": "none"}),
+    ProviderFake(
+        "twilio",
+        8096,
+        "TWILIO_URL",
+        {
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 28 + "fa4e",
+            "TWILIO_AUTH_TOKEN": "fake_twilio_auth_token_000000000",
+            "TWILIO_FROM": "+15005550006",
+        },
     ),
     ProviderFake(
         "stripe",
@@ -103,7 +135,7 @@ class RunningFakes:
             with (self.log_dir / f"fake-{fake.module}.log").open("ab") as log:
                 self.processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", f"fakes.{fake.module}", "--port", str(port)],
+                        fake.command(port),
                         cwd=REPO_ROOT,
                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
                         stdin=subprocess.DEVNULL,
@@ -112,9 +144,9 @@ class RunningFakes:
                         start_new_session=True,
                     )
                 )
-            settings.update(fake.settings(f"http://127.0.0.1:{port}"))
+            settings.update(fake.settings(port))
         for fake in self.fakes:
-            _wait_for(f"http://127.0.0.1:{fake.port + self.port_offset}/_fake/state", timeout)
+            _wait_for(fake.ready_url(fake.port + self.port_offset), timeout)
         return settings
 
     def stop(self) -> None:

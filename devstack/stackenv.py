@@ -43,6 +43,7 @@ INHERITED = (
     "CREWAI_TRACING_ENABLED",
 )
 LOOPBACK_PROXIES = json.dumps(["127.0.0.1", "::1"])
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 # integration's key-encryption key and the webhook signing secrets of the providers it hears from.
@@ -53,6 +54,20 @@ INTEGRATION_SECRETS = (
     "meta_verify",
     "mautic_webhook",
 )
+
+
+NOTIFICATION_SECRETS = ("notification_links", "notification_vapid")
+
+
+def notification_secrets(passwords: Mapping[str, str]) -> dict[str, str]:
+    """The link-signing secret, and a VAPID key (P-256) derived from a generated secret, so it stays
+    the same across restarts (browsers' subscriptions are bound to it)."""
+    seed = int.from_bytes(hashlib.sha256(passwords["notification_vapid"].encode()).digest(), "big")
+    raw = (seed % (P256_ORDER - 1) + 1).to_bytes(32, "big")
+    return {
+        "NOTIFICATION_LINK_SECRET": passwords["notification_links"],
+        "VAPID_PRIVATE_KEY": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
 
 
 def integration_secrets(passwords: Mapping[str, str]) -> dict[str, str]:
@@ -78,6 +93,7 @@ def secret_names() -> list[str]:
         "redis_admin",
         "gateway_operator",
         *INTEGRATION_SECRETS,
+        *NOTIFICATION_SECRETS,
         *(s.name for s in WITH_DATABASE),
         *(f"{s.name}_client" for s in SERVICES),
         *(f"redis_{user.name}" for s in SERVICES for user in users_of(s)),
@@ -161,6 +177,8 @@ def service_environment(
         env["TRUSTED_PROXIES"] = LOOPBACK_PROXIES  # the gateway, on this host
     if service.name == "integration":
         env.update(integration_secrets(passwords))
+    if service.name == "notification":
+        env.update(notification_secrets(passwords))
     if service.name == "user_management":
         env["SERVICE_ACCOUNTS"] = json.dumps(service_accounts(passwords))
         if signing_key is not None:

@@ -1,5 +1,5 @@
 """HTTP routes of notification: parse, authorize, call a use case, shape the answer."""
 
-from fastapi import APIRouter
+from services.notification.api import inbox, notifications, preferences, public, templates
 
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS = (inbox.router, preferences.router, templates.router, public.router, notifications.router)

@@ -1,0 +1,1 @@
+"""Use cases of notification: sending, delivering, templates, preferences, the inbox, links."""
