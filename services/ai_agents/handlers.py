@@ -1,7 +1,6 @@
-"""The event handlers of ai_agents, built from its container.
-
-Each runs inside the consumer's transaction, scoped to the event's tenant.
-"""
+"""The event handlers of ai_agents, built from its container: none. Tasks arrive over HTTP
+(`POST /ai/tasks`, also from campaign_management for flow 4) and their outcomes leave as events
+(`ai.task.completed`, `ai.task.failed`, `ai.recommendation.created`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """HTTP routes of ai_agents: parse, authorize, call a use case, shape the answer."""
 
-from fastapi import APIRouter
+from services.ai_agents.api import tasks
 
-ROUTERS: tuple[APIRouter, ...] = ()
+ROUTERS = (tasks.router,)
