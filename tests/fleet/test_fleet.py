@@ -291,11 +291,25 @@ def test_a_service_missing_a_setting_exits_with_one_line(stack: Stack) -> None:
     ]
 
 
-def test_docker_mode_says_plainly_that_the_compose_file_is_not_there_yet() -> None:
-    if (REPO_ROOT / "docker-compose.dev.yml").exists():
-        pytest.skip("the compose file exists now; docker mode runs it")
-    result = subprocess.run(
-        ["bash", "start-dev.sh", "--docker"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 2
-    assert "docker-compose.dev.yml does not exist yet" in result.stdout
+def test_docker_mode_says_plainly_when_docker_cannot_run(tmp_path: Path) -> None:
+    """`./start-dev.sh --docker` runs docker-compose.dev.yml (tests/deploy checks what it runs);
+    without a Docker client, or with one whose engine is not reachable (as here), it says which
+    and exits 2 before installing anything."""
+    engine_down = tmp_path / "docker"
+    engine_down.write_text('#!/bin/sh\n[ "$1" = compose ] && exit 0\necho "Cannot connect" >&2\nexit 1\n')
+    engine_down.chmod(0o755)
+    for client, says in (
+        (tmp_path / "no-such-docker", "client is not installed"),
+        (engine_down, "the Docker engine is not reachable"),
+    ):
+        result = subprocess.run(
+            ["bash", "start-dev.sh", "--docker"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "DOCKER": str(client)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert says in result.stdout
+        assert "Installing requirements" not in result.stdout
