@@ -12,9 +12,7 @@ import argparse
 import asyncio
 import fcntl
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -163,22 +161,11 @@ def up() -> int:
         print("Stopped.", flush=True)
 
 
-def docker() -> int:
-    compose = REPO_ROOT / "docker-compose.dev.yml"
-    if not compose.exists():
-        print("start-dev: docker-compose.dev.yml does not exist yet (it comes with the deployment issue).")
-        return 2
-    if shutil.which("docker") is None:
-        print("start-dev: the docker client is not installed.")
-        return 2
-    return subprocess.call(["docker", "compose", "-f", str(compose), "up", "--build"])
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
-    parser.add_argument("command", nargs="?", default="up", choices=["up", "docker"])
-    args = parser.parse_args(argv)
-    return docker() if args.command == "docker" else up()
+    parser.add_argument("command", nargs="?", default="up", choices=["up"])
+    parser.parse_args(argv)  # only `up`; --help explains it
+    return up()
 
 
 if __name__ == "__main__":
