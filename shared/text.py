@@ -8,9 +8,11 @@ these reached the database as a 500 before; request models check them at the doo
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 MAX_JSON_DEPTH = 32
 
@@ -53,3 +55,30 @@ class StorableRequest(BaseModel):
     def _storable(cls, data: Any) -> Any:
         check_storable_json(data)
         return data
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: Any) -> Any:
+    """Only `YYYY-MM-DD`: pydantic would also read `0` or `1700000000` as a Unix time's day."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        return value
+    raise ValueError("must be a day written YYYY-MM-DD")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+"""A calendar day in requests (query, body): ISO 8601 only."""
+
+
+def _iso_instant(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would also read a bare number as a Unix time."""
+    if isinstance(value, datetime) or (isinstance(value, str) and value[:4].isdigit() and "-" in value):
+        return value
+    raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-26T09:00:00Z")
+
+
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
+"""An instant in requests: ISO 8601 only."""

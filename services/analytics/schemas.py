@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.analytics.domain.calendar import EARLIEST_DAY, LATEST_DAY
 from services.analytics.domain.kpis import COUNTERS, KPIS
 from services.analytics.service.row_model import Channel, MetricBatch, MetricRow
-from shared.text import StorableRequest
+from shared.text import IsoDay, StorableRequest
 
 __all__ = ["MetricBatch", "MetricRow"]
 
@@ -177,8 +177,8 @@ class DashboardData(BaseModel):
 
 
 class ReportFilters(Request):
-    from_: date = Field(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY)
-    to: date = Field(ge=EARLIEST_DAY, le=LATEST_DAY)
+    from_: IsoDay = Field(alias="from", ge=EARLIEST_DAY, le=LATEST_DAY)
+    to: IsoDay = Field(ge=EARLIEST_DAY, le=LATEST_DAY)
     campaign_id: uuid.UUID | None = None
     channel: Channel | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.text import StorableRequest
+from shared.text import IsoDay, StorableRequest
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AccountId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
@@ -93,8 +93,8 @@ class ConnectionPage(BaseModel):
 
 
 class SyncIn(StorableRequest):
-    from_: date | None = Field(None, alias="from", description="Default: the incremental window.")
-    to: date | None = None
+    from_: IsoDay | None = Field(None, alias="from", description="Default: the incremental window.")
+    to: IsoDay | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

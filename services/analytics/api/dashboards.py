@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -18,6 +18,7 @@ from services.analytics.schemas import (
 )
 from shared import cursors, errors
 from shared.problems import problem_responses
+from shared.text import IsoDay
 
 router = APIRouter(
     prefix="/api/v1/analytics/dashboards", tags=["dashboards"], responses=problem_responses(400, 401, 403)
@@ -91,8 +92,10 @@ async def dashboard_data(
     dashboard_id: uuid.UUID,
     dashboards: DashboardsDep,
     principal: Reader,
-    since: Annotated[date | None, Query(alias="from", description="Overrides every widget's period")] = None,
-    until: Annotated[date | None, Query(alias="to")] = None,
+    since: Annotated[
+        IsoDay | None, Query(alias="from", description="Overrides every widget's period")
+    ] = None,
+    until: Annotated[IsoDay | None, Query(alias="to")] = None,
 ) -> DashboardData:
     check_days(since, until)
     return DashboardData.model_validate(await dashboards.data(principal.tenant, dashboard_id, since, until))

@@ -18,6 +18,7 @@ from services.analytics.service.tenant_settings import TenantSettings
 from shared import errors
 from shared.auth.deps import require
 from shared.auth.tokens import Principal
+from shared.text import IsoDay
 
 
 async def get_container(request: Request) -> Container:
@@ -79,10 +80,10 @@ def check_days(since: date | None, until: date | None) -> None:
 
 async def date_range(
     since: Annotated[
-        date | None, Query(alias="from", description="First local day (default: 30 days ago)")
+        IsoDay | None, Query(alias="from", description="First local day (default: 30 days ago)")
     ] = None,
     until: Annotated[
-        date | None, Query(alias="to", description="Last local day, included (default: today)")
+        IsoDay | None, Query(alias="to", description="Last local day, included (default: today)")
     ] = None,
 ) -> tuple[date, date]:
     """The asked days, both included; the last 30 days when not given."""

@@ -37,6 +37,7 @@ from services.analytics.service.row_model import Channel
 from shared import cursors, errors
 from shared.problems import problem_responses
 from shared.responses import json_of
+from shared.text import IsoDay
 
 router = APIRouter(
     prefix="/api/v1/analytics", tags=["analytics"], responses=problem_responses(400, 401, 403, 422)
@@ -138,8 +139,8 @@ async def campaign_performance(
     campaign_id: uuid.UUID,
     queries: QueriesDep,
     principal: Reader,
-    since: Annotated[date | None, Query(alias="from")] = None,
-    until: Annotated[date | None, Query(alias="to")] = None,
+    since: Annotated[IsoDay | None, Query(alias="from")] = None,
+    until: Annotated[IsoDay | None, Query(alias="to")] = None,
 ) -> PerformanceOut:
     """A campaign's totals and KPIs, per channel and per day, and when it last synced (what
     campaign_management shows); 404 for a campaign analytics has never heard of."""

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Required
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
 
-from shared.text import check_storable_text
+from shared.text import IsoDay, check_storable_text
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Number = Annotated[
@@ -45,7 +45,7 @@ class MetricRow(TypedDict, total=False):
     source: Annotated[
         str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$"), Field(description="Default: api.")
     ]
-    date: Annotated[dt.date, Field(description="A daily row: the local calendar day it covers.")]
+    date: Annotated[IsoDay, Field(description="A daily row: the local calendar day it covers.")]
     hour_start: Annotated[dt.datetime, Field(description="An hourly row: the hour's start, with its offset.")]
     currency: Required[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]]
     impressions: Count

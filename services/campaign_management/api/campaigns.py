@@ -4,7 +4,6 @@ history, executions and performance."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -31,6 +30,7 @@ from services.campaign_management.schemas import (
 )
 from shared.problems import BadRequest, problem_responses
 from shared.responses import json_of
+from shared.text import IsoDay, IsoInstant
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=problem_responses(400, 401, 403))
 ONE = problem_responses(404)
@@ -76,8 +76,8 @@ async def list_campaigns(
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     channel: Literal["google_ads", "meta_ads", "linkedin_ads", "email"] | None = None,
     tag: Annotated[str | None, Query(max_length=80)] = None,
-    starts_from: datetime | None = None,
-    starts_before: datetime | None = None,
+    starts_from: IsoInstant | None = None,
+    starts_before: IsoInstant | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Part of the name")] = None,
     sort: Sort = "-created_at",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -181,8 +181,8 @@ async def campaign_performance(
     campaign_id: uuid.UUID,
     operations: OperationsDep,
     principal: Reader,
-    since: Annotated[date | None, Query(alias="from")] = None,
-    until: Annotated[date | None, Query(alias="to")] = None,
+    since: Annotated[IsoDay | None, Query(alias="from")] = None,
+    until: Annotated[IsoDay | None, Query(alias="to")] = None,
 ) -> PerformanceOut:
     """Totals and KPIs per channel and per day, from analytics; when analytics is down, the last
     known figures marked `stale` (or 503 if there are none)."""
