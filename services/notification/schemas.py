@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.text import StorableRequest
 
@@ -17,6 +17,16 @@ Locale = Annotated[
     str, StringConstraints(pattern=r"^(default|[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)$", max_length=20)
 ]
 Source = Annotated[str, StringConstraints(max_length=20_000)]
+
+
+def _wall_time(value: Any) -> Any:
+    """`HH:MM[:SS]` only: pydantic would also read a number as seconds after midnight."""
+    if isinstance(value, time) or (isinstance(value, str) and len(value) >= 5 and value[2:3] == ":"):
+        return value
+    raise ValueError("must be a time of day written HH:MM")
+
+
+WallTime = Annotated[time, BeforeValidator(_wall_time)]
 
 
 class NotificationIn(StorableRequest):
@@ -195,8 +205,8 @@ class ContactIn(StorableRequest):
     phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
     timezone: Annotated[str, StringConstraints(max_length=60)] | None = None
     locale: Locale | None = None
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    quiet_start: WallTime | None = None
+    quiet_end: WallTime | None = None
 
 
 class PreferencesIn(StorableRequest):
