@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from services.campaign_management.domain.budgets import CHANNELS
 from services.campaign_management.domain.lifecycle import Status, allowed_actions
-from shared.text import StorableRequest
+from shared.text import IsoInstant, StorableRequest
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Objective = Literal["awareness", "traffic", "leads", "sales"]
@@ -33,7 +33,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_clean_text)]
-Moment = Annotated[datetime | None, AfterValidator(_utc)]
+Moment = Annotated[IsoInstant | None, AfterValidator(_utc)]
 
 
 Request = StorableRequest
