@@ -12,7 +12,14 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 MAX_JSON_DEPTH = 32
 
@@ -82,3 +89,16 @@ def _iso_instant(value: Any) -> Any:
 
 IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
 """An instant in requests: ISO 8601 only."""
+
+
+def _stripped(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+def trimmed(max_length: int) -> Any:
+    """A required text whose surrounding blanks are dropped after its length is checked, so the
+    limits the API document states hold for what the client sends."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_stripped)]

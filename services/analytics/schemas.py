@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.analytics.domain.calendar import EARLIEST_DAY, LATEST_DAY
 from services.analytics.domain.kpis import COUNTERS, KPIS
 from services.analytics.service.row_model import Channel, MetricBatch, MetricRow
-from shared.text import IsoDay, StorableRequest
+from shared.text import IsoDay, StorableRequest, trimmed
 
 __all__ = ["MetricBatch", "MetricRow"]
 
@@ -19,7 +19,7 @@ __all__ = ["MetricBatch", "MetricRow"]
 Metric = Literal[(*COUNTERS, *KPIS)]  # type: ignore[valid-type]
 AlertMetric = Literal[(*COUNTERS, *KPIS, "pacing")]  # type: ignore[valid-type]
 Granularity = Literal["hour", "day", "week", "month"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = trimmed(200)
 
 Figures = dict[str, float | int | None]
 

@@ -10,12 +10,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from services.campaign_management.domain.budgets import CHANNELS
 from services.campaign_management.domain.lifecycle import Status, allowed_actions
-from shared.text import IsoInstant, StorableRequest
+from shared.text import IsoInstant, StorableRequest, trimmed
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Objective = Literal["awareness", "traffic", "leads", "sales"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Name = trimmed(200)
+Word = trimmed(80)
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Minor = Annotated[int, Field(ge=0, le=10**15)]
 

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.text import IsoDay, StorableRequest
+from shared.text import IsoDay, StorableRequest, trimmed
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-AccountId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
+Name = trimmed(200)
+AccountId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
 SecretValue = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 OptionValue = Annotated[str, StringConstraints(max_length=500)]
 Interval = Annotated[int, Field(ge=15, le=7 * 24 * 60, description="Minutes between scheduled syncs.")]

@@ -19,7 +19,7 @@ from pydantic import (
 from services.user_management.domain import has_control_characters
 from services.user_management.service import tokens
 from services.user_management.service.self_service import SessionView
-from shared.text import check_storable_json
+from shared.text import check_storable_json, trimmed
 
 Role = Literal["viewer", "analyst", "manager", "admin", "owner"]
 
@@ -33,9 +33,7 @@ def _printable(value: str) -> str:
 Printable = AfterValidator(_printable)
 
 
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120), AfterValidator(_printable)
-]
+Name = Annotated[trimmed(120), AfterValidator(_printable)]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_printable)]
 OpaqueToken = Annotated[str, StringConstraints(min_length=10, max_length=200), AfterValidator(_printable)]

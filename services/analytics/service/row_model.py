@@ -9,7 +9,6 @@ and ingestion reads them as the plain mappings `normalize` takes.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Annotated, Literal, Required
@@ -17,7 +16,7 @@ from typing import Annotated, Literal, Required
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
 
-from shared.text import IsoDay, check_storable_text
+from shared.text import IsoDay, IsoInstant, check_storable_text
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Number = Annotated[
@@ -46,7 +45,7 @@ class MetricRow(TypedDict, total=False):
         str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$"), Field(description="Default: api.")
     ]
     date: Annotated[IsoDay, Field(description="A daily row: the local calendar day it covers.")]
-    hour_start: Annotated[dt.datetime, Field(description="An hourly row: the hour's start, with its offset.")]
+    hour_start: Annotated[IsoInstant, Field(description="An hourly row: the hour's start, with its offset.")]
     currency: Required[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]]
     impressions: Count
     clicks: Count
