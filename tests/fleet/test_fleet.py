@@ -32,9 +32,16 @@ pytestmark = pytest.mark.fleet
 
 
 def _free_offset() -> int:
+    """Ports below the kernel's ephemeral range (32768 and up), where outgoing connections could
+    already hold one; every service's and every fake's port (the mail catcher's HTTP one too) free."""
     for _ in range(50):
-        offset = random.randrange(20000, 40000, 10)
-        if not any(port_open(spec.port + offset) for spec in SERVICES):
+        offset = random.randrange(12000, 24000, 10)
+        ports = (
+            [spec.port for spec in SERVICES]
+            + [f.port for f in PROVIDER_FAKES]
+            + [f.port + 1 for f in PROVIDER_FAKES]
+        )
+        if not any(port_open(port + offset) for port in ports):
             return offset
     raise RuntimeError("no free port range for the fleet")
 
