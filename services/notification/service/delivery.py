@@ -17,7 +17,6 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from services.notification.clients.email import OutgoingEmail, SmtpSender
 from services.notification.clients.failover import Failover
@@ -346,21 +345,3 @@ def _chunks(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
     takes its messages one after another, so a handful of connections keeps the relay busy."""
     size = max(1, min(BATCH, -(-len(ids) // PARALLEL)))
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def summary_of(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "channel": delivery.channel,
-        "user_id": delivery.user_id,
-        "address": delivery.address,
-        "status": delivery.status,
-        "provider": delivery.provider,
-        "attempts": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at,
-        "last_error": delivery.last_error,
-        "sent_at": delivery.sent_at,
-        "delivered_at": delivery.delivered_at,
-        "opened_at": delivery.opened_at,
-        "clicked_at": delivery.clicked_at,
-    }
