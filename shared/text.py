@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -87,7 +87,17 @@ def _iso_instant(value: Any) -> Any:
     raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-26T09:00:00Z")
 
 
-IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant)]
+def _in_utc_range(value: datetime) -> datetime:
+    """An offset can push an instant past year 1 or 9999 in UTC, where Python and the driver fail."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must lie between years 1 and 9999 in UTC") from None
+    return value
+
+
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_instant), AfterValidator(_in_utc_range)]
 """An instant in requests: ISO 8601 only."""
 
 
