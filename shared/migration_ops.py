@@ -6,9 +6,39 @@ the schema explicitly; a revision is a snapshot, so change these only in backwar
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from alembic import op
 
 TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+
+def statements(script: str) -> list[str]:
+    """A script split on `;`, except inside dollar-quoted bodies (`$$ ... $$`)."""
+    found, current, quoted = [], [], False
+    for piece in re.split(r"(\$\$|;)", script):
+        if piece == "$$":
+            quoted = not quoted
+        if piece == ";" and not quoted:
+            found.append("".join(current))
+            current = []
+        else:
+            current.append(piece)
+    found.append("".join(current))
+    return [statement.strip() for statement in found if statement.strip()]
+
+
+def run_script(script: str) -> None:
+    for statement in statements(script):
+        op.execute(statement)
+
+
+def create_tenant_tables(schema: str, script: str, tenant_tables: Iterable[str]) -> None:
+    """The revision's DDL, then row level security on each table that holds tenant rows."""
+    run_script(script)
+    for table in tenant_tables:
+        enable_tenant_isolation(schema, table)
 
 
 def enable_tenant_isolation(schema: str, table: str) -> None:

@@ -10,6 +10,7 @@ with `fuzz`, validating every answer with `case.call_and_validate`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,9 @@ class Scenario:
     signed_in: bool
     max_examples: int
 
+
+FUZZ_SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
+"""Multiplies every scenario's examples: raise it locally to hunt rare failures, CI keeps 1."""
 
 SCENARIOS = {
     "valid": Scenario(GenerationMode.POSITIVE, signed_in=True, max_examples=20),
@@ -106,7 +110,7 @@ def fuzz(api_schema: Any, token: str, method: str, path: str, scenario: str) -> 
 
     @given(case=operation.as_strategy(generation_mode=plan.mode))
     @settings(
-        max_examples=plan.max_examples,
+        max_examples=plan.max_examples * FUZZ_SCALE,
         deadline=None,
         database=None,
         # Each example is a real HTTP round trip: slow by Hypothesis' measure.

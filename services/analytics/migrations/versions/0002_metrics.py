@@ -8,7 +8,7 @@ Revises: 0001
 from alembic import op
 
 from shared.fleet import spec
-from shared.migration_ops import create_background_reader, enable_tenant_isolation
+from shared.migration_ops import create_background_reader, create_tenant_tables
 
 revision = "0002"
 down_revision = "0001"
@@ -246,11 +246,7 @@ BACKGROUND_POLICIES = {
 
 
 def upgrade() -> None:
-    for statement in SCHEMA_SQL.split(";"):
-        if statement.strip():
-            op.execute(statement)
-    for table in TENANT_TABLES:
-        enable_tenant_isolation("analytics", table)
+    create_tenant_tables("analytics", SCHEMA_SQL, TENANT_TABLES)
     op.execute(PARTITION_FUNCTION)
     op.execute("revoke all on function analytics.ensure_month(date) from public")
     op.execute(f"grant execute on function analytics.ensure_month(date) to {SERVICE.role}")

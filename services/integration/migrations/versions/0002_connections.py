@@ -8,7 +8,7 @@ Revises: 0001
 from alembic import op
 
 from shared.fleet import spec
-from shared.migration_ops import create_background_reader, enable_tenant_isolation
+from shared.migration_ops import create_background_reader, create_tenant_tables
 
 revision = "0002"
 down_revision = "0001"
@@ -149,11 +149,7 @@ BACKGROUND_POLICIES = {
 
 
 def upgrade() -> None:
-    for statement in SCHEMA_SQL.split(";"):
-        if statement.strip():
-            op.execute(statement)
-    for table in TENANT_TABLES:
-        enable_tenant_isolation("integrations", table)
+    create_tenant_tables("integrations", SCHEMA_SQL, TENANT_TABLES)
     create_background_reader(
         "integrations", str(SERVICE.background_role), str(SERVICE.role), BACKGROUND_POLICIES
     )

@@ -8,7 +8,7 @@ Revises: 0001
 from alembic import op
 
 from shared.fleet import spec
-from shared.migration_ops import create_background_reader, enable_tenant_isolation
+from shared.migration_ops import create_background_reader, create_tenant_tables
 
 revision = "0002"
 down_revision = "0001"
@@ -185,23 +185,10 @@ BACKGROUND_POLICIES = {
 
 
 def upgrade() -> None:
-    for statement in _statements(SCHEMA_SQL):
-        op.execute(statement)
-    for table in TENANT_TABLES:
-        enable_tenant_isolation("notifications", table)
+    create_tenant_tables("notifications", SCHEMA_SQL, TENANT_TABLES)
     create_background_reader(
         "notifications", str(SERVICE.background_role), str(SERVICE.role), BACKGROUND_POLICIES
     )
-
-
-def _statements(sql: str) -> list[str]:
-    """Split on `;` outside the function body (`$$ ... $$`)."""
-    head, _, rest = sql.partition("create function")
-    function, _, tail = rest.partition("$$;")
-    parts = [p for p in head.split(";") if p.strip()]
-    parts.append("create function" + function + "$$")
-    parts += [p for p in tail.split(";") if p.strip()]
-    return parts
 
 
 def downgrade() -> None:

@@ -6,7 +6,7 @@ Revises: 0001
 
 from alembic import op
 
-from shared.migration_ops import TENANT_PREDICATE, enable_tenant_isolation
+from shared.migration_ops import TENANT_PREDICATE, enable_tenant_isolation, run_script
 
 revision = "0002"
 down_revision = "0001"
@@ -17,9 +17,7 @@ TENANT_TABLES = ("users", "sessions", "refresh_tokens", "security_log")
 
 
 def upgrade() -> None:
-    for statement in SCHEMA_SQL.split(";"):
-        if statement.strip():
-            op.execute(statement)
+    run_script(SCHEMA_SQL)
     _policies()
 
 
