@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared.clock import utcnow
 from shared.rows import Row
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -31,7 +28,7 @@ class KnownCampaign(Row):
     currency: str | None = None
     start_at: datetime | None = None
     end_at: datetime | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -44,8 +41,8 @@ class Dashboard(Row):
     created_by: str
     widgets: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -66,7 +63,7 @@ class Report(Row):
     media_type: str | None = None
     filename: str | None = None
     size_bytes: int | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
     finished_at: datetime | None = None
 
 
@@ -86,7 +83,7 @@ class AlertRule(Row):
     campaign_id: uuid.UUID | None = None
     channel: str | None = None
     enabled: bool = True
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -101,4 +98,4 @@ class AlertEvent(Row):
     value: float | None
     threshold: float | None
     detail: dict[str, Any] = field(default_factory=dict)
-    fired_at: datetime = field(default_factory=_now)
+    fired_at: datetime = field(default_factory=utcnow)

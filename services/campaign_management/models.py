@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared.clock import utcnow
 from shared.rows import Row
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -36,8 +33,8 @@ class Campaign(Row):
     tags: list[str] = field(default_factory=list)
     owner_user_id: uuid.UUID | None = None
     version: int = 1
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
     @property
     def budgets(self) -> dict[str, int]:
@@ -55,7 +52,7 @@ class Transition(Row):
     to_status: str
     actor: str
     reason: str | None = None
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -70,7 +67,7 @@ class Execution(Row):
     external_id: str | None = None
     error: str | None = None
     last_synced_at: datetime | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -85,7 +82,7 @@ class Recommendation(Row):
     status: str = "open"
     decided_by: str | None = None
     decided_at: datetime | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -98,7 +95,7 @@ class AuditEntry(Row):
     action: str
     actor: str
     detail: dict[str, Any] = field(default_factory=dict)
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -118,8 +115,8 @@ class Funnel(Row):
     sync_started_at: datetime | None = None
     synced_at: datetime | None = None
     version: int = 1
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -146,7 +143,7 @@ class KnownConnection(Row):
     connection_id: uuid.UUID
     provider: str
     status: str
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -165,6 +162,6 @@ class OwnerNotice(Row):
     body: str
     status: str = "pending"
     attempts: int = 0
-    next_attempt_at: datetime = field(default_factory=_now)
+    next_attempt_at: datetime = field(default_factory=utcnow)
     last_error: str | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)

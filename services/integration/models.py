@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from shared.clock import utcnow
 from shared.rows import Row
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -25,7 +22,7 @@ class TenantKey(Row):
     tenant_id: uuid.UUID
     key_id: str
     wrapped: bytes
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
     rotated_at: datetime | None = None
 
 
@@ -48,8 +45,8 @@ class Connection(Row):
     last_sync_at: datetime | None = None
     last_error: str | None = None
     version: int = 1
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -67,12 +64,12 @@ class Sync(Row):
     rows: int = 0
     pages: int = 0
     attempts: int = 0
-    not_before: datetime = field(default_factory=_now)
+    not_before: datetime = field(default_factory=utcnow)
     lease_until: datetime | None = None
     runner: str | None = None
     error: str | None = None
     requested_by: str | None = None
-    requested_at: datetime = field(default_factory=_now)
+    requested_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -91,7 +88,7 @@ class PlatformCampaign(Row):
     external_id: str
     status: str
     budget_minor: int | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -118,4 +115,4 @@ class BillingCustomer(Row):
     customer_id: str
     subscription_id: str | None = None
     plan: str | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Any
 
+from shared.clock import utcnow
 from shared.rows import Row
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -27,8 +24,8 @@ class Template(Row):
     updated_by: str
     sample: dict[str, Any] = field(default_factory=dict)
     version: int = 1
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -45,7 +42,7 @@ class Contact(Row):
     locale: str | None = None
     quiet_start: time | None = None
     quiet_end: time | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -58,7 +55,7 @@ class PushSubscription(Row):
     endpoint: str
     p256dh: str
     auth: str
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -74,7 +71,7 @@ class Notification(Row):
     data: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     answer: dict[str, Any] | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -96,16 +93,16 @@ class Delivery(Row):
     provider: str | None = None
     provider_id: str | None = None
     attempts: int = 0
-    next_attempt_at: datetime = field(default_factory=_now)
+    next_attempt_at: datetime = field(default_factory=utcnow)
     lease_until: datetime | None = None
     digest_of: uuid.UUID | None = None
     last_error: str | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     opened_at: datetime | None = None
     clicked_at: datetime | None = None
-    updated_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -122,5 +119,5 @@ class InboxItem(Row):
     data: dict[str, Any] = field(default_factory=dict)
     read_at: datetime | None = None
     archived_at: datetime | None = None
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
     seq: int | None = None

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from shared.clock import utcnow
 from shared.rows import Row
 
 Address = IPv4Address | IPv6Address | str | None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -26,8 +23,8 @@ class Tenant(Row):
     name: str
     plan: str
     settings: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -46,8 +43,8 @@ class User(Row):
     invite_token_hash: str | None = None
     invite_expires_at: datetime | None = None
     last_login_at: datetime | None = None
-    created_at: datetime = field(default_factory=_now)
-    updated_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -61,8 +58,8 @@ class Session(Row):
     user_id: uuid.UUID
     ip: Address = None
     user_agent: str | None = None
-    created_at: datetime = field(default_factory=_now)
-    last_used_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
+    last_used_at: datetime = field(default_factory=utcnow)
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
 
@@ -76,7 +73,7 @@ class RefreshToken(Row):
     session_id: uuid.UUID
     token_hash: str
     expires_at: datetime
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
     used_at: datetime | None = None
 
 
@@ -91,7 +88,7 @@ class SecurityEvent(Row):
     ip: Address = None
     user_agent: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(slots=True)
@@ -105,4 +102,4 @@ class ServiceAccount(Row):
     secret_hash: str
     scopes: list[str]
     active: bool = True
-    created_at: datetime = field(default_factory=_now)
+    created_at: datetime = field(default_factory=utcnow)

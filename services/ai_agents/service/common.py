@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.ai_agents.repository import AgentRepository
 from shared.fleet import spec
 from shared.unit_of_work import UnitOfWork, Work
@@ -11,7 +9,3 @@ from shared.unit_of_work import UnitOfWork, Work
 AgentWork = Work[AgentRepository]
 AgentUnitOfWork = UnitOfWork[AgentRepository]
 BACKGROUND_ROLE = str(spec("ai_agents").background_role)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

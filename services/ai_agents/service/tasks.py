@@ -19,13 +19,14 @@ from typing import Any
 from services.ai_agents.domain import tasks as lifecycle
 from services.ai_agents.events import RecommendationCreated, TaskCompleted, TaskFailed
 from services.ai_agents.models import Task
-from services.ai_agents.service.common import BACKGROUND_ROLE, AgentUnitOfWork, utcnow
+from services.ai_agents.service.common import BACKGROUND_ROLE, AgentUnitOfWork
 from services.ai_agents.service.fleet import FleetReader
 from services.ai_agents.service.memory import Memory
 from services.ai_agents.service.runs import Outcome, complete_after_crew, near_duplicate, run_pipeline
 from services.ai_agents.service.toolbox import ToolBox
 from services.ai_agents.tools.fetch import FetchError, FetchPolicy
 from shared import errors
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

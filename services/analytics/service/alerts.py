@@ -20,13 +20,8 @@ from services.analytics.domain.kpis import Budget, Counters, pacing, value_of
 from services.analytics.events import KpiAlert
 from services.analytics.metrics_repository import counters_of
 from services.analytics.models import AlertEvent, AlertRule
-from services.analytics.service.common import (
-    BACKGROUND_ROLE,
-    AnalyticsUnitOfWork,
-    AnalyticsWork,
-    ensure,
-    utcnow,
-)
+from services.analytics.service.common import BACKGROUND_ROLE, AnalyticsUnitOfWork, AnalyticsWork, ensure
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

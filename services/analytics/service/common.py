@@ -3,8 +3,6 @@ time zone, lookups that 404."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.analytics.metrics_repository import MetricsRepository
 from services.analytics.repository import AnalyticsRepository
 from shared import errors
@@ -25,10 +23,6 @@ class Stores:
 
 AnalyticsWork = Work[Stores]
 AnalyticsUnitOfWork = UnitOfWork[Stores]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def not_found(what: str) -> errors.NotFound:

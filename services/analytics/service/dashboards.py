@@ -11,9 +11,10 @@ from typing import Any
 
 from services.analytics.domain.calendar import zone
 from services.analytics.models import Dashboard
-from services.analytics.service.common import AnalyticsUnitOfWork, ensure, utcnow
+from services.analytics.service.common import AnalyticsUnitOfWork, ensure
 from services.analytics.service.queries import Filter, Queries
 from shared import errors
+from shared.clock import utcnow
 
 
 @dataclass(frozen=True)

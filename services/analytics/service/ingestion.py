@@ -21,9 +21,10 @@ from services.analytics.domain.calendar import local_day, month_start, zone
 from services.analytics.domain.normalize import CanonicalRow, RowProblem, normalize
 from services.analytics.domain.rollups import StoredRow, plan
 from services.analytics.events import MetricsIngested
-from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork, utcnow
+from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork
 from services.analytics.service.row_model import ROW, ROWS, MetricRow
 from shared import errors
+from shared.clock import utcnow
 
 EARLIEST_DAY = date(2000, 1, 1)
 

@@ -8,7 +8,8 @@ import logging
 from datetime import date, timedelta
 
 from services.analytics.domain.calendar import month_start
-from services.analytics.service.common import AnalyticsUnitOfWork, utcnow
+from services.analytics.service.common import AnalyticsUnitOfWork
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

@@ -14,8 +14,9 @@ from typing import Any
 from services.analytics.domain import calendar
 from services.analytics.domain.kpis import Budget, Counters, change, kpis, pacing, value_of
 from services.analytics.metrics_repository import ALL_CAMPAIGNS, counters_of
-from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork, not_found, utcnow
+from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork, not_found
 from shared import errors
+from shared.clock import utcnow
 
 
 @dataclass(frozen=True)

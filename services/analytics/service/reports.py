@@ -17,10 +17,11 @@ from typing import Any
 
 from services.analytics.events import ReportReady
 from services.analytics.models import Report
-from services.analytics.service.common import BACKGROUND_ROLE, AnalyticsUnitOfWork, ensure, utcnow
+from services.analytics.service.common import BACKGROUND_ROLE, AnalyticsUnitOfWork, ensure
 from services.analytics.service.queries import Filter, Queries
 from services.analytics.service.report_files import Column, ReportTable, render
 from shared import errors
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

@@ -19,9 +19,9 @@ from services.campaign_management.service.common import (
     campaign_or_404,
     channel_data,
     updated_event,
-    utcnow,
 )
 from shared import errors
+from shared.clock import utcnow
 
 # Fields a running campaign may still change; the rest is fixed once it has been launched.
 CHANGEABLE_WHILE_RUNNING = frozenset({"name", "tags", "end_at", "utm"})

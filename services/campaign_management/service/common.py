@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from services.campaign_management.events import CampaignUpdated, ChannelBudgetData
 from services.campaign_management.models import AuditEntry, Campaign, Transition
@@ -17,10 +16,6 @@ CampaignUnitOfWork = UnitOfWork[CampaignRepository]
 
 SCHEDULER = "scheduler"
 SCHEDULER_ROLE = str(spec("campaign_management").background_role)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def campaign_or_404(

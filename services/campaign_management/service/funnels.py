@@ -17,9 +17,10 @@ from services.campaign_management.domain import funnels as mapping
 from services.campaign_management.domain import paging
 from services.campaign_management.events import FunnelSynced
 from services.campaign_management.models import Funnel, FunnelStage
-from services.campaign_management.service.common import CampaignUnitOfWork, CampaignWork, utcnow
+from services.campaign_management.service.common import CampaignUnitOfWork, CampaignWork
 from services.campaign_management.service.funnel_sync import SyncProgress, write_to_mautic
 from shared import errors
+from shared.clock import utcnow
 from shared.http import BreakerRegistry, CircuitOpen
 
 logger = logging.getLogger("campaign_management.funnels")

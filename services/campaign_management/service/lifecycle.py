@@ -30,8 +30,8 @@ from services.campaign_management.service.common import (
     channel_data,
     record_transition,
     updated_event,
-    utcnow,
 )
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

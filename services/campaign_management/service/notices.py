@@ -15,12 +15,8 @@ from datetime import timedelta
 
 from services.campaign_management.clients.fleet import FleetClients, NoticeRefused, PeerUnavailable
 from services.campaign_management.models import Campaign, Execution, OwnerNotice
-from services.campaign_management.service.common import (
-    SCHEDULER_ROLE,
-    CampaignUnitOfWork,
-    CampaignWork,
-    utcnow,
-)
+from services.campaign_management.service.common import SCHEDULER_ROLE, CampaignUnitOfWork, CampaignWork
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

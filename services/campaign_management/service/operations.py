@@ -11,13 +11,9 @@ from typing import Any
 
 from services.campaign_management.clients.fleet import FleetClients, PeerUnavailable
 from services.campaign_management.models import Execution, KnownConnection
-from services.campaign_management.service.common import (
-    CampaignUnitOfWork,
-    CampaignWork,
-    campaign_or_404,
-    utcnow,
-)
+from services.campaign_management.service.common import CampaignUnitOfWork, CampaignWork, campaign_or_404
 from services.campaign_management.service.notices import execution_notice
+from shared.clock import utcnow
 from shared.events.envelope import Event
 
 EXECUTION_STATUSES = {"pending", "running", "failed", "stopped"}

@@ -18,9 +18,9 @@ from services.campaign_management.service.common import (
     CampaignWork,
     audit,
     campaign_or_404,
-    utcnow,
 )
 from shared import errors
+from shared.clock import utcnow
 from shared.events.envelope import Event
 
 OPEN_FOR_CHANGES = {Status.DRAFT, Status.SCHEDULED, Status.ACTIVE, Status.PAUSED}

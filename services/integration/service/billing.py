@@ -13,13 +13,9 @@ from services.integration.clients.stripe import CheckoutSession, StripeClient, S
 from services.integration.domain.billing import PaymentOutcome
 from services.integration.events import PaymentFailed, PaymentSucceeded
 from services.integration.models import BillingCustomer
-from services.integration.service.common import (
-    BACKGROUND_ROLE,
-    IntegrationUnitOfWork,
-    IntegrationWork,
-    utcnow,
-)
+from services.integration.service.common import BACKGROUND_ROLE, IntegrationUnitOfWork, IntegrationWork
 from shared import errors
+from shared.clock import utcnow
 
 
 class Billing:

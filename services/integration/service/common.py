@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from services.integration.models import Connection
 from services.integration.repository import IntegrationRepository
@@ -14,10 +13,6 @@ from shared.unit_of_work import UnitOfWork, Work
 IntegrationWork = Work[IntegrationRepository]
 IntegrationUnitOfWork = UnitOfWork[IntegrationRepository]
 BACKGROUND_ROLE = str(spec("integration").background_role)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def connection_or_404(

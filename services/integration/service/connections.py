@@ -23,11 +23,11 @@ from services.integration.service.common import (
     IntegrationUnitOfWork,
     IntegrationWork,
     connection_or_404,
-    utcnow,
 )
 from services.integration.service.grants import Providers, token_secrets
 from services.integration.service.vault import Vault
 from shared import errors
+from shared.clock import utcnow
 
 OAUTH_STATE_TTL = timedelta(minutes=15)
 TOKEN_FIELDS = ("access_token", "refresh_token")

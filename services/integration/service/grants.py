@@ -16,14 +16,10 @@ from datetime import datetime, timedelta
 from services.integration.clients.base import Connector, Grant, OAuthApp, ProviderError, TokenSet
 from services.integration.events import SyncFailed
 from services.integration.models import Connection
-from services.integration.service.common import (
-    IntegrationUnitOfWork,
-    IntegrationWork,
-    connection_or_404,
-    utcnow,
-)
+from services.integration.service.common import IntegrationUnitOfWork, IntegrationWork, connection_or_404
 from services.integration.service.vault import Vault
 from shared import errors
+from shared.clock import utcnow
 
 REFRESH_AHEAD = timedelta(minutes=5)
 

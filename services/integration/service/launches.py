@@ -20,9 +20,10 @@ from services.integration.domain.budgets import daily_budget
 from services.integration.domain.catalog import PROVIDERS
 from services.integration.events import ExecutionUpdated
 from services.integration.models import PlatformCampaign
-from services.integration.service.common import IntegrationWork, utcnow
+from services.integration.service.common import IntegrationWork
 from services.integration.service.grants import Grants, NeedsReauth, Providers
 from shared import errors
+from shared.clock import utcnow
 from shared.events.envelope import Event
 
 AD_CHANNELS = {p.channel: p.name for p in PROVIDERS.values() if p.channel}

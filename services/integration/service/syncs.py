@@ -24,14 +24,10 @@ from services.integration.domain import windows
 from services.integration.domain.catalog import PROVIDERS
 from services.integration.events import SyncCompleted, SyncFailed
 from services.integration.models import Connection, Sync
-from services.integration.service.common import (
-    BACKGROUND_ROLE,
-    IntegrationUnitOfWork,
-    connection_or_404,
-    utcnow,
-)
+from services.integration.service.common import BACKGROUND_ROLE, IntegrationUnitOfWork, connection_or_404
 from services.integration.service.grants import Grants, NeedsReauth, Providers
 from shared import errors
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

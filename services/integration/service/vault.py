@@ -14,12 +14,8 @@ from typing import Any
 from services.integration.domain import secrets_box
 from services.integration.domain.secrets_box import MasterKeys, WrappedKey
 from services.integration.models import TenantKey
-from services.integration.service.common import (
-    BACKGROUND_ROLE,
-    IntegrationUnitOfWork,
-    IntegrationWork,
-    utcnow,
-)
+from services.integration.service.common import BACKGROUND_ROLE, IntegrationUnitOfWork, IntegrationWork
+from shared.clock import utcnow
 
 
 class Vault:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.notification.repository import NotificationRepository
 from shared.fleet import spec
 from shared.unit_of_work import UnitOfWork, Work
@@ -11,7 +9,3 @@ from shared.unit_of_work import UnitOfWork, Work
 NotificationWork = Work[NotificationRepository]
 NotificationUnitOfWork = UnitOfWork[NotificationRepository]
 BACKGROUND_ROLE = str(spec("notification").background_role)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -28,15 +28,11 @@ from services.notification.domain.retry import DeliveryError
 from services.notification.domain.templates import TemplateParts
 from services.notification.events import NotificationFailed, NotificationSent
 from services.notification.models import Delivery, PushSubscription
-from services.notification.service.common import (
-    BACKGROUND_ROLE,
-    NotificationUnitOfWork,
-    NotificationWork,
-    utcnow,
-)
+from services.notification.service.common import BACKGROUND_ROLE, NotificationUnitOfWork, NotificationWork
 from services.notification.service.directory import Directory
 from services.notification.service.rendering import render_content
 from shared import errors
+from shared.clock import utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 

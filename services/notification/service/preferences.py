@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.notification.domain import preferences
 from services.notification.models import Contact, PushSubscription
-from services.notification.service.common import NotificationUnitOfWork, utcnow
+from services.notification.service.common import NotificationUnitOfWork
 from shared import errors
+from shared.clock import utcnow
 
 
 class Preferences:

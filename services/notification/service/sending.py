@@ -20,10 +20,11 @@ from services.notification.domain import preferences
 from services.notification.domain.preferences import QuietHours
 from services.notification.events import NotificationDelivered
 from services.notification.models import Contact, Delivery, InboxItem, Notification
-from services.notification.service.common import NotificationUnitOfWork, NotificationWork, utcnow
+from services.notification.service.common import NotificationUnitOfWork, NotificationWork
 from services.notification.service.directory import Directory, Person
 from services.notification.service.rendering import render_content, template_parts
 from shared import errors
+from shared.clock import utcnow
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")

@@ -11,9 +11,10 @@ from typing import Any
 from services.notification.domain import templates
 from services.notification.domain.defaults import PLATFORM_TEMPLATES
 from services.notification.models import Template
-from services.notification.service.common import NotificationUnitOfWork, utcnow
+from services.notification.service.common import NotificationUnitOfWork
 from services.notification.service.rendering import parts_of, template_parts
 from shared import errors
+from shared.clock import utcnow
 
 
 def _checked(parts: Mapping[str, Any], sample: Mapping[str, Any]) -> None:

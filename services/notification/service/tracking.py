@@ -19,8 +19,9 @@ from services.notification.domain.links import BadLink, LinkSigner
 from services.notification.domain.retry import TRANSITIONS, DeliveryStatus
 from services.notification.events import NotificationDelivered, NotificationFailed
 from services.notification.models import Delivery
-from services.notification.service.common import NotificationUnitOfWork, NotificationWork, utcnow
+from services.notification.service.common import NotificationUnitOfWork, NotificationWork
 from shared import errors
+from shared.clock import utcnow
 
 TWILIO_STATUS = {
     "sent": "sent",

@@ -13,9 +13,10 @@ from services.user_management.events import UserDeactivated, UserInvited, UserRe
 from services.user_management.models import User
 from services.user_management.passwords import Passwords
 from services.user_management.repository import IdentityRepository
-from services.user_management.service.common import Origin, current_user, log_security, utcnow
+from services.user_management.service.common import Origin, current_user, log_security
 from shared import errors
 from shared.auth.tokens import Principal
+from shared.clock import utcnow
 from shared.unit_of_work import UnitOfWork, Work
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.user_management.models import SecurityEvent, User
@@ -13,10 +13,6 @@ from services.user_management.repository import IdentityRepository
 from shared import errors
 from shared.auth.permissions import permissions_of
 from shared.auth.tokens import Principal
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from services.user_management.events import UserLoginFailedLocked
 from services.user_management.models import User
 from services.user_management.passwords import Passwords
 from services.user_management.repository import IdentityRepository
-from services.user_management.service.common import Origin, log_security, utcnow
+from services.user_management.service.common import Origin, log_security
 from shared import errors
+from shared.clock import utcnow
 from shared.unit_of_work import Work
 
 SUCCESS = {"failed_logins": 0, "locked_until": None}

@@ -17,11 +17,11 @@ from services.user_management.service.common import (
     decode_cursor,
     encode_cursor,
     log_security,
-    utcnow,
 )
 from services.user_management.service.credentials import SUCCESS, Credentials
 from shared import errors
 from shared.auth.tokens import Principal
+from shared.clock import utcnow
 from shared.unit_of_work import UnitOfWork
 
 

@@ -11,11 +11,12 @@ from services.user_management.events import TenantCreated, UserRegistered
 from services.user_management.models import Tenant, User
 from services.user_management.passwords import Passwords
 from services.user_management.repository import IdentityRepository
-from services.user_management.service.common import Origin, log_security, utcnow
+from services.user_management.service.common import Origin, log_security
 from services.user_management.service.credentials import SUCCESS, Credentials
 from services.user_management.service.tokens import SessionTokens, SignedIn, TokenPair
 from shared import errors
 from shared.auth.permissions import DEFAULT_PLAN
+from shared.clock import utcnow
 from shared.unit_of_work import UnitOfWork
 
 INVALID_LOGIN = "invalid email or password"

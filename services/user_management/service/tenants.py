@@ -9,9 +9,10 @@ from services.user_management import domain
 from services.user_management.events import TenantPlanChanged
 from services.user_management.models import Tenant
 from services.user_management.repository import IdentityRepository
-from services.user_management.service.common import current_user, utcnow
+from services.user_management.service.common import current_user
 from shared import errors
 from shared.auth.tokens import Principal
+from shared.clock import utcnow
 from shared.events.envelope import Event
 from shared.unit_of_work import UnitOfWork, Work
 

@@ -10,7 +10,8 @@ from services.user_management import domain
 from services.user_management.keys import TokenIssuer
 from services.user_management.models import RefreshToken, Session, User
 from services.user_management.repository import IdentityRepository
-from services.user_management.service.common import Origin, utcnow
+from services.user_management.service.common import Origin
+from shared.clock import utcnow
 
 
 @dataclass(frozen=True)
