@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -52,15 +53,49 @@ def check_storable_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def refuse_bool(value: Any) -> Any:
+    """For numbers pydantic reads leniently: `true` is not 1."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+def _admits_number_not_bool(annotation: Any) -> bool:
+    """`int`, `float`, `Decimal`, optionally inside Optional/Union/Annotated, and never `bool`."""
+    found: set[Any] = set()
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        arguments = get_args(current)
+        if arguments and get_origin(current) not in (list, dict, tuple, set, frozenset):
+            pending.extend(arguments)
+        else:
+            found.add(current)
+    return bool(found & {int, float, Decimal}) and bool not in found
+
+
 class StorableRequest(BaseModel):
-    """A request body whose every string (at any depth) can be stored: unknown fields refused."""
+    """A request body whose every string (at any depth) can be stored, whose numbers are
+    numbers (pydantic would read `true` as 1), and whose unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
+    _numeric_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._numeric_fields = frozenset(
+            name for name, field in cls.model_fields.items() if _admits_number_not_bool(field.annotation)
+        )
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         check_storable_json(data)
+        if isinstance(data, dict):
+            for name in cls._numeric_fields:
+                if isinstance(data.get(name), bool):
+                    raise ValueError(f"{name} must be a number, not true or false")
         return data
 
 

@@ -132,6 +132,7 @@ def test_rules_are_validated(api: httpx.Client, owner: Account) -> None:
         {"name": "x", "kind": "anomaly", "metric": "pacing"},
         {"name": "x", "kind": "threshold", "metric": "bounce_rate", "threshold": 1},
         {"name": "x", "kind": "threshold", "metric": "ctr", "threshold": 1, "window_days": 0},
+        {"name": "x", "kind": "threshold", "metric": "ctr", "threshold": False},
     ):
         assert_problem(api.post("/api/v1/analytics/alerts", json=body, headers=owner.auth), 422)
     made = rule(api, owner, kind="threshold", metric="ctr", operator="below", threshold=0.01)

@@ -96,12 +96,13 @@ def test_a_bad_batch_names_each_bad_row_and_stores_nothing(api: httpx.Client, ow
         daily(cid, "2026-11-03", clicks=-4),
         {**daily(cid, "2026-11-04"), "currency": "euro"},
         daily(cid, "2026-11-05", spend="1.00", cost_micros=1_000_000),
+        daily(cid, "2026-11-06", impressions=True),
     ]
     problem = assert_problem(
         api.post("/api/v1/analytics/metrics", json={"rows": rows}, headers=owner.auth), 422
     )
     bad = sorted({e["loc"][2] for e in problem["errors"]})
-    assert bad == [2, 3], "schema errors first: the clicks and the currency"
+    assert bad == [2, 3, 5], "schema errors first: the clicks, the currency, a boolean for a count"
     fixed = [rows[0], rows[1], daily(cid, "2026-11-03", clicks=4), daily(cid, "2026-11-04"), rows[4]]
     problem = assert_problem(
         api.post("/api/v1/analytics/metrics", json={"rows": fixed}, headers=owner.auth), 422

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from shared.text import IsoDay, IsoInstant, trimmed
+from shared.text import IsoDay, IsoInstant, StorableRequest, trimmed
 
 INSTANT = TypeAdapter(IsoInstant)
 DAY = TypeAdapter(IsoDay)
@@ -42,3 +42,18 @@ def test_a_trimmed_text_is_measured_before_its_blanks_go() -> None:
         name.validate_python("\tabcde")
     with pytest.raises(ValidationError, match="blank"):
         name.validate_python("   ")
+
+
+class Budget(StorableRequest):
+    amount: int
+    ratio: float | None = None
+    flag: bool = False
+    tags: list[str] = []
+
+
+def test_a_boolean_is_not_a_number_in_a_request() -> None:
+    assert Budget.model_validate({"amount": 5, "ratio": 1, "flag": True}).ratio == 1.0
+    with pytest.raises(ValidationError, match="amount must be a number"):
+        Budget.model_validate({"amount": True})
+    with pytest.raises(ValidationError, match="ratio must be a number"):
+        Budget.model_validate({"amount": 1, "ratio": False})

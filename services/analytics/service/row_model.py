@@ -13,16 +13,18 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal, Required
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
 
-from shared.text import IsoDay, IsoInstant, check_storable_text
+from shared.text import IsoDay, IsoInstant, check_storable_text, refuse_bool
 
 Channel = Literal["google_ads", "meta_ads", "linkedin_ads", "email"]
 Number = Annotated[
-    int | Decimal | Annotated[str, StringConstraints(max_length=40)], Field(union_mode="left_to_right")
+    int | Decimal | Annotated[str, StringConstraints(max_length=40)],
+    Field(union_mode="left_to_right"),
+    BeforeValidator(refuse_bool),
 ]
-Count = Annotated[int, Field(ge=0, le=10**15)]
+Count = Annotated[int, Field(ge=0, le=10**15), BeforeValidator(refuse_bool)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(check_storable_text)]
 
 
