@@ -14,6 +14,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -271,9 +272,25 @@ async def _on_validation(_: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _on_unstorable_text(_: Request, error: Exception) -> JSONResponse:
+    """A NUL in a query parameter (bodies are checked at the door) reaches PostgreSQL, which
+    refuses it: the client's mistake, not ours."""
+    return problem_response(
+        422,
+        "a text in the request holds a NUL character, which cannot be stored",
+        problem_type="invalid-text",
+    )
+
+
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "An unexpected error occurred; it has been logged.", problem_type="internal")
+
+
+UNSTORABLE_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -281,6 +298,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    for unstorable in UNSTORABLE_TEXT:
+        app.add_exception_handler(unstorable, _on_unstorable_text)
     app.add_exception_handler(Exception, _on_unexpected)
     generate = app.openapi
 

@@ -11,7 +11,7 @@ import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -60,42 +60,64 @@ def refuse_bool(value: Any) -> Any:
     return value
 
 
-def _admits_number_not_bool(annotation: Any) -> bool:
-    """`int`, `float`, `Decimal`, optionally inside Optional/Union/Annotated, and never `bool`."""
+_NUMBERS = {int, float, Decimal}
+
+
+def _json_kind(annotation: Any) -> str | None:
+    """ "number" for an int/float/Decimal field, "boolean" for a bool field (optional, annotated
+    or a union of such), else None: the JSON type its value must have."""
     found: set[Any] = set()
     pending = [annotation]
     while pending:
         current = pending.pop()
         arguments = get_args(current)
-        if arguments and get_origin(current) not in (list, dict, tuple, set, frozenset):
+        if get_origin(current) is Annotated:
+            pending.append(arguments[0])
+        elif arguments and get_origin(current) not in (list, dict, tuple, set, frozenset, Literal):
             pending.extend(arguments)
         else:
-            found.add(current)
-    return bool(found & {int, float, Decimal}) and bool not in found
+            found.add(get_origin(current) or current)
+    found.discard(type(None))
+    if found and found <= _NUMBERS:
+        return "number"
+    if found == {bool}:
+        return "boolean"
+    return None
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == "number":
+        return type(value) in (int, float)
+    return type(value) is bool
 
 
 class StorableRequest(BaseModel):
-    """A request body whose every string (at any depth) can be stored, whose numbers are
-    numbers (pydantic would read `true` as 1), and whose unknown fields are refused."""
+    """A request body whose every string (at any depth) can be stored, whose numbers and
+    booleans have their JSON types (pydantic would read `true` as 1, and `1` or "yes" as true),
+    and whose unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
-    _numeric_fields: ClassVar[frozenset[str]] = frozenset()
+    _json_kinds: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls._numeric_fields = frozenset(
-            name for name, field in cls.model_fields.items() if _admits_number_not_bool(field.annotation)
-        )
+        cls._json_kinds = {
+            name: kind
+            for name, field in cls.model_fields.items()
+            if (kind := _json_kind(field.annotation)) is not None
+        }
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         check_storable_json(data)
         if isinstance(data, dict):
-            for name in cls._numeric_fields:
-                if isinstance(data.get(name), bool):
-                    raise ValueError(f"{name} must be a number, not true or false")
+            for name, kind in cls._json_kinds.items():
+                if not _has_kind(data.get(name), kind):
+                    raise ValueError(f"{name} must be a {kind}")
         return data
 
 

@@ -105,6 +105,12 @@ def test_filters_sorting_and_keyset_pages(api: httpx.Client, owner: Account) -> 
     assert assert_problem(mismatched, 400)["type"].endswith("invalid-cursor")
 
 
+def test_a_nul_in_a_text_filter_is_a_422(api: httpx.Client, owner: Account) -> None:
+    for params in ({"tag": "a\x00b"}, {"q": "\x00"}):
+        problem = assert_problem(api.get("/api/v1/campaigns", params=params, headers=owner.auth), 422)
+        assert "NUL" in problem["detail"]
+
+
 def test_an_update_may_clear_only_what_can_be_empty(api: httpx.Client, owner: Account) -> None:
     campaign = create(api, owner)
     path = f"/api/v1/campaigns/{campaign['id']}"

@@ -57,3 +57,13 @@ def test_a_boolean_is_not_a_number_in_a_request() -> None:
         Budget.model_validate({"amount": True})
     with pytest.raises(ValidationError, match="ratio must be a number"):
         Budget.model_validate({"amount": 1, "ratio": False})
+
+
+def test_numbers_and_booleans_keep_their_json_types() -> None:
+    with pytest.raises(ValidationError, match="amount must be a number"):
+        Budget.model_validate({"amount": "5"})
+    with pytest.raises(ValidationError, match="flag must be a boolean"):
+        Budget.model_validate({"amount": 5, "flag": 1})
+    with pytest.raises(ValidationError, match="flag must be a boolean"):
+        Budget.model_validate({"amount": 5, "flag": "yes"})
+    assert Budget.model_validate({"amount": 5, "ratio": None, "tags": ["a"]}).ratio is None
