@@ -145,12 +145,14 @@ def _iso_instant(value: Any) -> Any:
 
 
 def _in_utc_range(value: datetime) -> datetime:
-    """An offset can push an instant past year 1 or 9999 in UTC, where Python and the driver fail."""
-    if value.tzinfo is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("must lie between years 1 and 9999 in UTC") from None
+    """An offset can push an instant past year 1 or 9999 in UTC, where Python and the driver
+    fail, and the driver stores the very first and last instants as -infinity and infinity."""
+    try:
+        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    except OverflowError:
+        utc = datetime.min
+    if utc in (datetime.min, datetime.max):
+        raise ValueError("must lie between years 1 and 9999 in UTC, ends excluded")
     return value
 
 

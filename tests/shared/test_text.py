@@ -17,7 +17,15 @@ def test_an_iso_instant_with_an_offset_is_read_as_that_instant() -> None:
     assert INSTANT.validate_python("2026-11-26T10:00:00+01:00") == datetime(2026, 11, 26, 9, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("value", ["0001-01-01T00:00:03.0+01:00", "9999-12-31T23:59:00-01:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:03.0+01:00",
+        "9999-12-31T23:59:00-01:00",
+        "0001-01-01T00:00:00Z",  # the driver would store -infinity
+        "9999-12-31T23:59:59.999999Z",
+    ],
+)
 def test_an_instant_outside_the_utc_calendar_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="between years 1 and 9999"):
         INSTANT.validate_python(value)
