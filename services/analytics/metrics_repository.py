@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from services.analytics.domain.kpis import COUNTERS, Counters
-from services.analytics.domain.rollups import ALL_CAMPAIGNS, Existing, Plan, Prefix
+from services.analytics.domain.rollups import ALL_CAMPAIGNS, Existing, Plan, Prefix, StoredRow
 from shared.database import Connection
 
 __all__ = ["ALL_CAMPAIGNS", "MetricsRepository", "counters_of"]
@@ -29,68 +29,132 @@ _SUMS = ", ".join(f"sum({c}) as {c}" for c in _C)
 _COLS = ", ".join(_C)
 
 
-_RECORD = ", ".join(f"{c} {'numeric' if c == 'conversions' else 'bigint'}" for c in _C)
+ROW_COLUMNS = (
+    ("campaign_id", "uuid"),
+    ("channel", "text"),
+    ("source", "text"),
+    ("day", "date"),
+    ("hour_key", "int"),
+    ("currency", "text"),
+    *((c, "numeric" if c == "conversions" else "bigint") for c in _C),
+    ("reach", "bigint"),
+    ("external_campaign_id", "text"),
+)
+KEY_COLUMNS = ROW_COLUMNS[:4]
 
-# Rows go to PostgreSQL as one JSON document (json_to_recordset parses it in C): asyncpg's array
-# encoder checks every element against collections.abc, ~10 ms a batch of 1,000 rows.
+
+def _records(param: str, columns: Sequence[tuple[str, str]]) -> str:
+    """A JSON array of arrays as rows with named, typed columns.
+
+    One JSON document per batch: orjson writes it from tuples in a millisecond, and PostgreSQL
+    reads jsonb arrays by position faster than json_to_recordset reads objects (1.5 against 3.5
+    ms for 1,000 rows); asyncpg's own array encoder checked every element against
+    collections.abc (11 ms)."""
+    fields = ", ".join(f"(e->>{n})::{kind} as {name}" for n, (name, kind) in enumerate(columns))
+    return f"(select {fields} from jsonb_array_elements({param}::text::jsonb) e)"
+
+
+def _row_tuples(rows: Sequence[StoredRow]) -> str:
+    return _json(
+        [
+            (
+                r.campaign_id,
+                r.channel,
+                r.source,
+                r.day,
+                r.hour_key,
+                r.currency,
+                *r.counters.values(),
+                r.reach,
+                r.external_campaign_id,
+            )
+            for r in rows
+        ]
+    )
+
+
+def _json(value: Any) -> str:
+    """Decimals as strings: no float on the way."""
+    return orjson.dumps(value, default=str).decode()
+
+
+_NONZERO = " or ".join(f"sum({c}) <> 0" for c in _C)
+
+
+def _week_of(day: str) -> str:
+    """The Monday of `day`'s ISO week, in SQL (as domain.calendar.week_start)."""
+    return f"({day} - (extract(isodow from {day})::int - 1))"
+
+
+def _month_of(day: str) -> str:
+    return f"date_trunc('month', {day}::timestamp)::date"
+
+
 PROBE_SQL = f"""
-select i.n, m.hour_key, m.currency, {", ".join("m." + c for c in _C)}, m.reach
-from json_to_recordset($1::text::json) as i(n int, campaign_id uuid, channel text, source text, day date)
+select m.campaign_id, m.channel, m.source, m.day, m.hour_key, m.currency, {", ".join("m." + c for c in _C)}, m.reach
+from {_records("$1", KEY_COLUMNS)} as i
 cross join lateral (
     select * from analytics.metric_rows m
     where m.campaign_id = i.campaign_id and m.channel = i.channel and m.source = i.source and m.day = i.day
+    offset 0
 ) m
 """
 
+# The written rows add their counters to every bucket they fall in, the rows they replace take
+# theirs away; buckets that do not move are left alone. Rows in any order: the tenant's batches
+# take turns (begin_batch), so no other writer holds these rollup rows.
 WRITE_SQL = f"""
-with raw as (
+with written as {_records("$4", ROW_COLUMNS)},
+raw as (
     insert into analytics.metric_rows (
         tenant_id, campaign_id, channel, source, day, hour_key, currency, {_COLS},
         reach, external_campaign_id, sync_id, batch_id
     )
-    select $1, r.*, $3, $2 from json_to_recordset($4::text::json) as r(
-        campaign_id uuid, channel text, source text, day date, hour_key int, currency text, {_RECORD},
-        reach bigint, external_campaign_id text
-    )
+    select $1, written.*, $3, $2 from written
     on conflict (tenant_id, campaign_id, channel, source, day, hour_key) do update set
         currency = excluded.currency, {", ".join(f"{c} = excluded.{c}" for c in _C)},
         reach = excluded.reach, external_campaign_id = excluded.external_campaign_id,
         sync_id = excluded.sync_id, batch_id = excluded.batch_id, ingested_at = now()
     returning 1
 ),
+moves as (
+    select campaign_id, channel, day, hour_key, currency, {_COLS} from written
+    union all
+    select campaign_id, channel, day, hour_key, currency, {", ".join(f"-{c}" for c in _C)}
+    from {_records("$5", ROW_COLUMNS)} as replaced
+),
 rolled as (
     insert into analytics.rollups (tenant_id, grain, campaign_id, channel, currency, bucket, {_COLS})
-    select $1, r.* from json_to_recordset($5::text::json) as r(
-        grain text, campaign_id uuid, channel text, currency text, bucket date, {_RECORD}
-    )
+    select $1, b.grain, b.campaign_id, m.channel, m.currency, b.bucket, {_SUMS}
+    from moves m cross join lateral (values
+        ('d', '{ALL_CAMPAIGNS}'::uuid, m.day),
+        ('w', '{ALL_CAMPAIGNS}'::uuid, {_week_of("m.day")}),
+        ('m', '{ALL_CAMPAIGNS}'::uuid, {_month_of("m.day")}),
+        ('m', m.campaign_id, {_month_of("m.day")})
+    ) as b(grain, campaign_id, bucket)
+    group by b.grain, b.campaign_id, m.channel, m.currency, b.bucket
+    having {_NONZERO}
     on conflict (tenant_id, grain, campaign_id, channel, currency, bucket) do update set
         {", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in _C)}
     returning 1
 ),
 hours as (
     insert into analytics.rollup_hours (tenant_id, campaign_id, channel, currency, bucket, {_COLS})
-    select $1, '{ALL_CAMPAIGNS}'::uuid, r.* from json_to_recordset($6::text::json) as r(
-        channel text, currency text, bucket timestamptz, {_RECORD}
-    )
+    select $1, '{ALL_CAMPAIGNS}'::uuid, channel, currency, to_timestamp(hour_key * 3600.0), {_SUMS}
+    from moves where hour_key >= 0
+    group by channel, currency, hour_key
+    having {_NONZERO}
     on conflict (tenant_id, campaign_id, channel, currency, bucket) do update set
         {", ".join(f"{c} = rollup_hours.{c} + excluded.{c}" for c in _C)}
     returning 1
 ),
 queued as (
     insert into analytics.alert_queue (tenant_id, campaign_id)
-    select $1, c::uuid from json_array_elements_text($7::text::json) as c
+    select $1, c::uuid from json_array_elements_text($6::text::json) as c
     on conflict do nothing
 )
 select (select count(*) from raw) as written
 """
-
-
-def _json(records: list[tuple[Any, ...]], names: tuple[str, ...]) -> str:
-    """Records as a JSON array of objects (decimals as strings: no float on the way)."""
-    return orjson.dumps([dict(zip(names, r, strict=True)) for r in records], default=str).decode()
-
-
-_COUNTER_NAMES = tuple(_C)
 
 
 def counters_of(record: Any) -> Counters:
@@ -108,71 +172,44 @@ class MetricsRepository:
         replaces, which a concurrent batch of the same rows would change underneath it."""
         await self.conn.execute("select pg_advisory_xact_lock($1)", _lock_key(tenant_id))
 
+    async def begin_batch(self, tenant_id: uuid.UUID) -> None:
+        """The tenant's lock, and the planner kept on primary keys for the rest of the batch: a
+        month partition filled since its last ANALYZE looks empty to it, and it then scanned the
+        whole partition once per probed row (1.6 s for 1,000 rows against 30,000 stored)."""
+        await self.conn.execute(
+            "select pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off', true)",
+            _lock_key(tenant_id),
+        )
+
     async def ensure_month(self, month: date) -> None:
         await self.conn.execute("select analytics.ensure_month($1)", month)
 
     # --- ingestion -----------------------------------------------------------------------------
 
-    async def stored_on(self, prefixes: Sequence[Prefix]) -> dict[Prefix, list[Existing]]:
-        """What is stored for each (campaign, channel, source, day)."""
-        if not prefixes:
+    async def stored_on(self, rows: Sequence[StoredRow]) -> dict[Prefix, list[Existing]]:
+        """What is stored for each (campaign, channel, source, day) of `rows`."""
+        if not rows:
             return {}
-        keys = _json(
-            [(n, *p) for n, p in enumerate(prefixes, 1)], ("n", "campaign_id", "channel", "source", "day")
-        )
+        keys = _json(list({row.prefix for row in rows}))
         found: dict[Prefix, list[Existing]] = defaultdict(list)
-        for record in await self.conn.fetch(PROBE_SQL, keys):
-            found[prefixes[record["n"] - 1]].append(
-                Existing(record["hour_key"], record["currency"].strip(), counters_of(record), record["reach"])
+        for r in await self.conn.fetch(PROBE_SQL, keys):
+            found[(r["campaign_id"], r["channel"], r["source"], r["day"])].append(
+                Existing(r["hour_key"], r["currency"].strip(), counters_of(r), r["reach"])
             )
         return found
 
     async def write(
         self, tenant_id: uuid.UUID, batch_id: uuid.UUID, sync_id: uuid.UUID | None, plan: Plan
     ) -> int:
-        """Rows and rollup moves in key order: concurrent writers lock rollup rows in one order."""
-        rows = sorted(plan.write, key=lambda r: (str(r.campaign_id), r.channel, r.source, r.day, r.hour_key))
-        rollups = sorted(plan.rollups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), *kv[0][2:]))
-        hours = sorted(plan.hours.items())
-        row_names = (
-            "campaign_id",
-            "channel",
-            "source",
-            "day",
-            "hour_key",
-            "currency",
-            *_C,
-            "reach",
-            "external_campaign_id",
-        )
+        """The rows, and the rollups moved by what they add and what they replace."""
         written = await self.conn.fetchval(
             WRITE_SQL,
             tenant_id,
             batch_id,
             sync_id,
-            _json(
-                [
-                    (
-                        r.campaign_id,
-                        r.channel,
-                        r.source,
-                        r.day,
-                        r.hour_key,
-                        r.currency,
-                        *r.counters.values(),
-                        r.reach,
-                        r.external_campaign_id,
-                    )
-                    for r in rows
-                ],
-                row_names,
-            ),
-            _json(
-                [(*k, *v.values()) for k, v in rollups],
-                ("grain", "campaign_id", "channel", "currency", "bucket", *_C),
-            ),
-            _json([(*k, *v.values()) for k, v in hours], ("channel", "currency", "bucket", *_C)),
-            orjson.dumps([str(c) for c in sorted(plan.changed_campaigns)]).decode(),
+            _row_tuples(plan.write),
+            _row_tuples(plan.replaced),
+            _json(sorted(plan.changed_campaigns)),
         )
         return int(written)
 
@@ -364,9 +401,9 @@ def _rebuild(grain: str, campaign: str, bucket: str) -> str:
 
 REBUILD_SQL = f"""
 with d as ({_rebuild("d", f"'{ALL_CAMPAIGNS}'::uuid", "day")} returning 1),
-w as ({_rebuild("w", f"'{ALL_CAMPAIGNS}'::uuid", "(day - (extract(isodow from day)::int - 1))")} returning 1),
-m as ({_rebuild("m", f"'{ALL_CAMPAIGNS}'::uuid", "date_trunc('month', day::timestamp)::date")} returning 1),
-cm as ({_rebuild("m", "campaign_id", "date_trunc('month', day::timestamp)::date")} returning 1)
+w as ({_rebuild("w", f"'{ALL_CAMPAIGNS}'::uuid", _week_of("day"))} returning 1),
+m as ({_rebuild("m", f"'{ALL_CAMPAIGNS}'::uuid", _month_of("day"))} returning 1),
+cm as ({_rebuild("m", "campaign_id", _month_of("day"))} returning 1)
 insert into analytics.rollup_hours (tenant_id, campaign_id, channel, currency, bucket, {_COLS})
 select $1, '{ALL_CAMPAIGNS}'::uuid, channel, currency, to_timestamp(hour_key * 3600.0), {_SUMS}
 from analytics.metric_rows where hour_key >= 0 group by channel, currency, hour_key

@@ -16,7 +16,7 @@ from services.analytics.domain import alerts, calendar
 from services.analytics.domain.kpis import Budget, Counters, change, expected_spend, kpis, pacing, value_of
 from services.analytics.domain.money import major_to_minor, micros_to_minor, minor_to_major
 from services.analytics.domain.normalize import RowProblem, normalize
-from services.analytics.domain.rollups import ALL_CAMPAIGNS, Existing, StoredRow, plan
+from services.analytics.domain.rollups import Existing, StoredRow, plan
 
 # --- money ---------------------------------------------------------------------------------------
 
@@ -294,39 +294,31 @@ def stored_row(day: date, hour_key: int = -1, currency: str = "EUR", clicks: int
     )
 
 
-def test_a_plan_writes_new_and_changed_rows_and_moves_rollups_by_the_difference() -> None:
-    day = date(2026, 11, 18)  # a Wednesday
+def test_a_plan_writes_new_and_changed_rows_and_names_what_they_replace() -> None:
+    day = date(2026, 11, 18)
     existing = {stored_row(day).prefix: [Existing(-1, "EUR", Counters(clicks=4), None)]}
-    changed = plan([stored_row(day, clicks=10)], existing)
-    assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 0)
-    assert changed.rollups == {
-        ("d", ALL_CAMPAIGNS, "meta_ads", "EUR", day): Counters(clicks=6),
-        ("w", ALL_CAMPAIGNS, "meta_ads", "EUR", date(2026, 11, 16)): Counters(clicks=6),
-        ("m", ALL_CAMPAIGNS, "meta_ads", "EUR", date(2026, 11, 1)): Counters(clicks=6),
-        ("m", CAMPAIGN, "meta_ads", "EUR", date(2026, 11, 1)): Counters(clicks=6),
-    }
+    changed = plan([stored_row(day, clicks=10), stored_row(day + timedelta(days=1))], existing)
+    assert (changed.inserted, changed.updated, changed.unchanged) == (1, 1, 0)
+    assert changed.write == [stored_row(day, clicks=10), stored_row(day + timedelta(days=1))]
+    assert changed.replaced == [stored_row(day, clicks=4)], "the rollups lose what the row held"
     same = plan([stored_row(day, clicks=4)], existing)
-    assert (same.unchanged, same.write, same.rollups) == (1, [], {})
+    assert (same.unchanged, same.write, same.replaced) == (1, [], [])
 
 
-def test_a_row_moving_currency_leaves_one_and_joins_the_other() -> None:
+def test_a_row_moving_currency_replaces_the_row_in_the_other_currency() -> None:
     day = date(2026, 11, 18)
     moved = plan(
         [stored_row(day, currency="USD", clicks=3)],
         {stored_row(day).prefix: [Existing(-1, "EUR", Counters(clicks=3), None)]},
     )
-    assert moved.rollups[("d", ALL_CAMPAIGNS, "meta_ads", "EUR", day)] == Counters(clicks=-3)
-    assert moved.rollups[("d", ALL_CAMPAIGNS, "meta_ads", "USD", day)] == Counters(clicks=3)
+    assert (moved.updated, moved.replaced) == (1, [stored_row(day, currency="EUR", clicks=3)])
 
 
-def test_hourly_rows_fill_the_hour_rollups_and_may_not_meet_a_daily_row() -> None:
+def test_hourly_rows_are_kept_apart_and_may_not_meet_a_daily_row() -> None:
     day = date(2026, 11, 18)
     hour = int(datetime(2026, 11, 18, 9, tzinfo=UTC).timestamp()) // 3600
-    fresh = plan([stored_row(day, hour), stored_row(day, hour + 1)], {})
-    assert fresh.hours == {
-        ("meta_ads", "EUR", datetime(2026, 11, 18, 9, tzinfo=UTC)): Counters(clicks=1),
-        ("meta_ads", "EUR", datetime(2026, 11, 18, 10, tzinfo=UTC)): Counters(clicks=1),
-    }
-    assert fresh.rollups[("d", ALL_CAMPAIGNS, "meta_ads", "EUR", day)] == Counters(clicks=2)
+    stored = {stored_row(day).prefix: [Existing(hour, "EUR", Counters(clicks=1), None)]}
+    next_hour = plan([stored_row(day, hour), stored_row(day, hour + 1)], stored)
+    assert (next_hour.unchanged, next_hour.inserted, next_hour.write) == (1, 1, [stored_row(day, hour + 1)])
     clash = plan([stored_row(day, hour)], {stored_row(day).prefix: [Existing(-1, "EUR", Counters(), None)]})
     assert (clash.conflicts, clash.write) == ([0], [])

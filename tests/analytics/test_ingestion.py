@@ -4,6 +4,7 @@ inline and by `rows_url`, with rows waiting for their campaign mapping)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -291,3 +292,76 @@ async def test_months_get_partitions_that_only_the_owner_touches(
     this_month = datetime.now(UTC).strftime("metric_rows_%Y%m")
     assert {"metric_rows_201905", this_month} <= partitions
     assert (direct, through_parent) == (False, True)
+
+
+ROLLUP_TOTALS = """
+select grain, campaign_id, channel, currency, bucket::text, {sums} from analytics.rollups
+where tenant_id = :tenant group by 1, 2, 3, 4, 5 having {nonzero}
+union all
+select 'h', campaign_id, channel, currency, bucket::text, {sums} from analytics.rollup_hours
+where tenant_id = :tenant group by 1, 2, 3, 4, 5 having {nonzero}
+"""
+
+REBUILT_TOTALS = """
+with r as (select * from analytics.metric_rows where tenant_id = :tenant),
+buckets as (
+    select 'd' as grain, '{all}'::uuid as campaign, channel, currency, day::text as bucket, {names} from r
+    union all
+    select 'w', '{all}'::uuid, channel, currency, (day - (extract(isodow from day)::int - 1))::text, {names} from r
+    union all
+    select 'm', '{all}'::uuid, channel, currency, date_trunc('month', day)::date::text, {names} from r
+    union all
+    select 'm', campaign_id, channel, currency, date_trunc('month', day)::date::text, {names} from r
+    union all
+    select 'h', '{all}'::uuid, channel, currency, to_timestamp(hour_key * 3600.0)::text, {names} from r
+    where hour_key >= 0
+)
+select grain, campaign, channel, currency, bucket, {sums} from buckets group by 1, 2, 3, 4, 5 having {nonzero}
+"""
+
+
+async def test_rollups_always_equal_the_sums_of_the_stored_rows(
+    api: httpx.Client, owner: Account, owner_engine: AsyncEngine
+) -> None:
+    """Whatever a run of batches inserts, corrects, moves to another currency or leaves alone,
+    every rollup bucket holds exactly the sums of the rows stored in it."""
+    rng = random.Random(11)
+    campaigns = [str(uuid.uuid4()) for _ in range(3)]
+    for _ in range(6):
+        rows, seen = [], set()
+        for _ in range(40):
+            campaign, channel = rng.choice(campaigns), rng.choice(["google_ads", "meta_ads"])
+            day = f"2026-11-{rng.randint(1, 20):02d}"
+            hourly = campaign == campaigns[2]
+            key = (campaign, channel, day, rng.randint(0, 3) if hourly else -1)
+            if key in seen:
+                continue
+            seen.add(key)
+            row: dict[str, Any] = {
+                "campaign_id": campaign,
+                "channel": channel,
+                "currency": rng.choice(["EUR", "EUR", "USD"]),
+                "impressions": rng.randint(0, 500),
+                "clicks": rng.randint(0, 20),
+                "spend_minor": rng.randint(0, 9000),
+                "conversions": rng.choice([0, 1, "2.5"]),
+                "leads": rng.randint(0, 2),
+            }
+            if hourly:
+                row["hour_start"] = f"{day}T{key[3]:02d}:00:00Z"
+            else:
+                row["date"] = day
+            rows.append(row)
+        ingest(api, owner, rows)
+    names = ("impressions", "clicks", "spend_minor", "conversions", "conversion_value_minor", "leads")
+    sums = ", ".join(f"sum({n}) as {n}" for n in names)
+    nonzero = " or ".join(f"sum({n}) <> 0" for n in names)
+    async with owner_engine.connect() as conn:
+        found = {}
+        for sql in (ROLLUP_TOTALS, REBUILT_TOTALS):
+            query = text(sql.format(sums=sums, nonzero=nonzero, names=", ".join(names), all=uuid.UUID(int=0)))
+            found[sql] = sorted(
+                tuple(map(str, r)) for r in await conn.execute(query, {"tenant": owner.tenant_id})
+            )
+    assert len(found[ROLLUP_TOTALS]) > 50
+    assert found[ROLLUP_TOTALS] == found[REBUILT_TOTALS]

@@ -112,12 +112,12 @@ class Ingestion:
         stored = _stored(placed, tz)
         batch_id = uuid.uuid4()
         metrics = work.repo.metrics
-        await metrics.lock_tenant(tenant_id)
+        await metrics.begin_batch(tenant_id)
         rows_only = [row for _, row in stored]
         for month in sorted({month_start(row.day) for row in rows_only} - self._months):
             await metrics.ensure_month(month)
             self._months.add(month)
-        changes = plan(rows_only, await metrics.stored_on(sorted({row.prefix for row in rows_only})))
+        changes = plan(rows_only, await metrics.stored_on(rows_only))
         if changes.conflicts:
             message = "this day already has rows of the other kind (daily or hourly) for this campaign, channel and source"
             raise BadRows([(stored[i][0], "hour_start", message) for i in changes.conflicts])
