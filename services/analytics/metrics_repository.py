@@ -1,8 +1,8 @@
 """The metric rows and their rollups, in SQL.
 
 A batch costs two round trips: one probe for what is stored on its rows' days (an index lookup
-per distinct campaign, channel, source and day), then one statement that writes the new and
-changed rows and adds the differences `domain.rollups.plan` computed to the rollups. Reads of one
+per distinct campaign, channel, source and day), then one statement that writes the rows
+`domain.rollups.plan` chose and moves each rollup bucket by what they add minus what they replace. Reads of one
 campaign use its own rows (they sit together in the primary key); reads of the whole tenant use
 the tenant-wide rollups; a breakdown by campaign uses the per-campaign months.
 """
