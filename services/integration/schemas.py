@@ -113,7 +113,9 @@ class SyncOut(BaseModel):
     pages: int
     attempts: int
     runner: str | None = Field(description="The replica (host:pid) that ran it last.")
-    error: str | None
+    error: str | None = Field(
+        description="The last attempt's failure: kept while the sync retries, cleared when it succeeds."
+    )
     requested_by: str | None
     requested_at: datetime
     started_at: datetime | None

@@ -190,7 +190,6 @@ class Syncs:
                 lease_until=now + timedelta(seconds=self.policy.lease_seconds),
                 started_at=sync.started_at or now,
                 runner=RUNNER,
-                error=None,
             )
             return sync, connection
 
@@ -228,7 +227,9 @@ class Syncs:
         async with self.uow(sync.tenant_id) as work:
             inline = await work.repo.all_rows(sync.id) if sync.rows <= self.policy.inline_rows else None
             now = utcnow()
-            sync = await work.repo.update(sync, status="succeeded", finished_at=now, lease_until=None)
+            sync = await work.repo.update(
+                sync, status="succeeded", finished_at=now, lease_until=None, error=None
+            )
             current = await work.repo.connection(connection.id, for_update=True)
             if current is not None:
                 through = max(d for d in (current.synced_through, sync.window_to) if d is not None)
