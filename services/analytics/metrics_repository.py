@@ -100,28 +100,37 @@ cross join lateral (
 ) m
 """
 
-# The written rows add their counters to every bucket they fall in, the rows they replace take
-# theirs away; buckets that do not move are left alone. Rows in any order: the tenant's batches
-# take turns (begin_batch), so no other writer holds these rollup rows.
+# Rows the plan found new are inserted and changed ones updated, plainly: the tenant's batches
+# take turns (begin_batch), so nothing else writes these keys, and an upsert's speculative insertion
+# cost a third more. The written rows add their counters to every bucket they fall in, the rows
+# they replace take theirs away; buckets that do not move are left alone.
 WRITE_SQL = f"""
-with written as {_records("$4", ROW_COLUMNS)},
-raw as (
+with inserted as {_records("$4", ROW_COLUMNS)},
+updated as {_records("$5", ROW_COLUMNS)},
+raw_new as (
     insert into analytics.metric_rows (
         tenant_id, campaign_id, channel, source, day, hour_key, currency, {_COLS},
         reach, external_campaign_id, sync_id, batch_id
     )
-    select $1, written.*, $3, $2 from written
-    on conflict (tenant_id, campaign_id, channel, source, day, hour_key) do update set
-        currency = excluded.currency, {", ".join(f"{c} = excluded.{c}" for c in _C)},
-        reach = excluded.reach, external_campaign_id = excluded.external_campaign_id,
-        sync_id = excluded.sync_id, batch_id = excluded.batch_id, ingested_at = now()
+    select $1, inserted.*, $3, $2 from inserted
+    returning 1
+),
+raw_changed as (
+    update analytics.metric_rows m set
+        currency = u.currency, {", ".join(f"{c} = u.{c}" for c in _C)}, reach = u.reach,
+        external_campaign_id = u.external_campaign_id, sync_id = $3, batch_id = $2, ingested_at = now()
+    from updated u
+    where m.tenant_id = $1 and m.campaign_id = u.campaign_id and m.channel = u.channel
+        and m.source = u.source and m.day = u.day and m.hour_key = u.hour_key
     returning 1
 ),
 moves as (
-    select campaign_id, channel, day, hour_key, currency, {_COLS} from written
+    select campaign_id, channel, day, hour_key, currency, {_COLS} from inserted
+    union all
+    select campaign_id, channel, day, hour_key, currency, {_COLS} from updated
     union all
     select campaign_id, channel, day, hour_key, currency, {", ".join(f"-{c}" for c in _C)}
-    from {_records("$5", ROW_COLUMNS)} as replaced
+    from {_records("$6", ROW_COLUMNS)} as replaced
 ),
 rolled as (
     insert into analytics.rollups (tenant_id, grain, campaign_id, channel, currency, bucket, {_COLS})
@@ -150,10 +159,10 @@ hours as (
 ),
 queued as (
     insert into analytics.alert_queue (tenant_id, campaign_id)
-    select $1, c::uuid from json_array_elements_text($6::text::json) as c
+    select $1, c::uuid from json_array_elements_text($7::text::json) as c
     on conflict do nothing
 )
-select (select count(*) from raw) as written
+select (select count(*) from raw_new) + (select count(*) from raw_changed) as written
 """
 
 
@@ -207,7 +216,8 @@ class MetricsRepository:
             tenant_id,
             batch_id,
             sync_id,
-            _row_tuples(plan.write),
+            _row_tuples(plan.inserts),
+            _row_tuples(plan.updates),
             _row_tuples(plan.replaced),
             _json(sorted(plan.changed_campaigns)),
         )

@@ -299,7 +299,10 @@ def test_a_plan_writes_new_and_changed_rows_and_names_what_they_replace() -> Non
     existing = {stored_row(day).prefix: [Existing(-1, "EUR", Counters(clicks=4), None)]}
     changed = plan([stored_row(day, clicks=10), stored_row(day + timedelta(days=1))], existing)
     assert (changed.inserted, changed.updated, changed.unchanged) == (1, 1, 0)
-    assert changed.write == [stored_row(day, clicks=10), stored_row(day + timedelta(days=1))]
+    assert (changed.inserts, changed.updates) == (
+        [stored_row(day + timedelta(days=1))],
+        [stored_row(day, clicks=10)],
+    )
     assert changed.replaced == [stored_row(day, clicks=4)], "the rollups lose what the row held"
     same = plan([stored_row(day, clicks=4)], existing)
     assert (same.unchanged, same.write, same.replaced) == (1, [], [])

@@ -60,15 +60,27 @@ class Existing:
 
 @dataclass
 class Plan:
-    """`write`: new and changed rows; `replaced`: what the changed ones held before. The rollups
-    move by the written rows' counters minus the replaced ones' (in SQL, bucket by bucket)."""
+    """New rows to insert; changed rows to update, each with what it replaces (`replaced[i]` held
+    `updates[i]`'s key before). The rollups move by the written rows' counters minus the replaced
+    ones' (in SQL, bucket by bucket)."""
 
-    write: list[StoredRow] = field(default_factory=list)
+    inserts: list[StoredRow] = field(default_factory=list)
+    updates: list[StoredRow] = field(default_factory=list)
     replaced: list[StoredRow] = field(default_factory=list)
     conflicts: list[int] = field(default_factory=list)
-    inserted: int = 0
-    updated: int = 0
     unchanged: int = 0
+
+    @property
+    def inserted(self) -> int:
+        return len(self.inserts)
+
+    @property
+    def updated(self) -> int:
+        return len(self.updates)
+
+    @property
+    def write(self) -> list[StoredRow]:
+        return self.inserts + self.updates
 
     @property
     def changed_campaigns(self) -> set[uuid.UUID]:
@@ -76,7 +88,7 @@ class Plan:
 
 
 def plan(rows: Sequence[StoredRow], existing: Mapping[Prefix, Iterable[Existing]]) -> Plan:
-    """What a batch writes and replaces, given what is stored for its rows' days."""
+    """What a batch inserts, updates (and replaces), given what is stored for its rows' days."""
     result = Plan()
     for index, row in enumerate(rows):
         stored = existing.get(row.prefix, ())
@@ -85,14 +97,12 @@ def plan(rows: Sequence[StoredRow], existing: Mapping[Prefix, Iterable[Existing]
             continue
         old = next((e for e in stored if e.hour_key == row.hour_key), None)
         if old is None:
-            result.inserted += 1
+            result.inserts.append(row)
         elif (old.currency, old.counters, old.reach) == (row.currency, row.counters, row.reach):
             result.unchanged += 1
-            continue
         else:
-            result.updated += 1
+            result.updates.append(row)
             result.replaced.append(
                 replace(row, currency=old.currency, counters=old.counters, reach=old.reach)
             )
-        result.write.append(row)
     return result
