@@ -77,13 +77,22 @@ def build_channels(settings: Settings) -> Channels:
             for host, port in hosts
         ]
         channels.email = Failover(senders)
-    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
-        channels.sms = TwilioSender(
-            str(settings.twilio_url),
-            settings.twilio_account_sid,
-            str(_secret(settings.twilio_auth_token)),
-            settings.twilio_from,
-        )
+    accounts = [
+        (settings.twilio_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from),
+        (
+            settings.twilio_fallback_url,
+            settings.twilio_fallback_account_sid,
+            settings.twilio_fallback_auth_token,
+            settings.twilio_fallback_from,
+        ),
+    ]
+    texters = [
+        TwilioSender(str(url), sid, str(_secret(token)), sender)
+        for url, sid, token, sender in accounts
+        if sid and token and sender
+    ]
+    if texters:
+        channels.sms = Failover(texters)
     if settings.vapid_private_key:
         channels.push = WebPushSender(str(_secret(settings.vapid_private_key)), settings.vapid_subject)
     return channels

@@ -35,6 +35,15 @@ class Settings(DatabaseServiceSettings, service="notification"):
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_fallback_url: AnyUrl = Field(
+        AnyUrl("https://api.twilio.com"),
+        validation_alias="TWILIO_FALLBACK_URL",
+        description="A second SMS account in Twilio's API shape (Twilio itself or a compatible "
+        "provider), tried on temporary failures when its SID, token and sender are set.",
+    )
+    twilio_fallback_account_sid: str | None = Field(None, validation_alias="TWILIO_FALLBACK_ACCOUNT_SID")
+    twilio_fallback_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_FALLBACK_AUTH_TOKEN")
+    twilio_fallback_from: str | None = Field(None, validation_alias="TWILIO_FALLBACK_FROM")
 
     vapid_private_key: SecretStr | None = Field(None, validation_alias="VAPID_PRIVATE_KEY")
     vapid_subject: str = Field("mailto:ops@bizosaas.local", validation_alias="VAPID_SUBJECT")

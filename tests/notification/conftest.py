@@ -18,6 +18,8 @@ from fakes.smtp import MailCatcher
 from tests.support.kit import Account, register_owner
 from tests.support.stack import Stack, running_services
 
+BACKUP_SID = "AC" + "0" * 28 + "bac0"
+BACKUP_TOKEN = "fake_backup_auth_token_000000000"
 GENEROUS = json.dumps({"basic": "100000/60", "pro": "100000/60", "enterprise": "100000/60"})
 
 
@@ -25,6 +27,7 @@ GENEROUS = json.dumps({"basic": "100000/60", "pro": "100000/60", "enterprise": "
 class Channels:
     mail: MailCatcher
     twilio: ThreadedFake
+    twilio_backup: ThreadedFake
     push: ThreadedFake
 
 
@@ -40,13 +43,14 @@ class Service:
 def channels() -> Iterator[Channels]:
     mail = MailCatcher().start()
     sms, push = ThreadedFake(twilio.make_app()), ThreadedFake(webpush.make_app())
-    sms.start()
-    push.start()
+    backup = ThreadedFake(twilio.make_app(account_sid=BACKUP_SID, auth_token=BACKUP_TOKEN))
+    for fake in (sms, backup, push):
+        fake.start()
     try:
-        yield Channels(mail, sms, push)
+        yield Channels(mail, sms, backup, push)
     finally:
-        sms.stop()
-        push.stop()
+        for fake in (sms, backup, push):
+            fake.stop()
         mail.stop()
 
 
@@ -62,6 +66,10 @@ def notification(stack: Stack, user_service: str, channels: Channels) -> Iterato
         "TWILIO_ACCOUNT_SID": twilio.DEFAULT_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": twilio.DEFAULT_AUTH_TOKEN,
         "TWILIO_FROM": twilio.DEFAULT_SERVICE_NUMBER,
+        "TWILIO_FALLBACK_URL": channels.twilio_backup.url,
+        "TWILIO_FALLBACK_ACCOUNT_SID": BACKUP_SID,
+        "TWILIO_FALLBACK_AUTH_TOKEN": BACKUP_TOKEN,
+        "TWILIO_FALLBACK_FROM": "+15005550007",
         "TRACK_OPENS": "true",
         "TRACK_CLICKS": "true",
         "DELIVERY_POLL_SECONDS": "0.1",

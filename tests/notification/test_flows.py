@@ -82,34 +82,52 @@ def test_an_invitation_email_carries_a_link_that_works(
     assert accepted.status_code == 200, accepted.text
 
 
-def test_sms_reaches_the_provider_and_its_signed_callback_marks_it_delivered(
-    api: httpx.Client, owner: Account, notification: Service
-) -> None:
+def _text_me(api: httpx.Client, owner: Account, phone: str, body: str) -> dict[str, Any]:
     saved = api.put(
         "/api/v1/notifications/preferences",
         json={
-            "contact": {"phone": "+14155550123"},
+            "contact": {"phone": phone},
             "choices": [{"category": "campaign", "channel": "sms", "enabled": True}],
         },
         headers=owner.auth,
     )
     assert saved.status_code == 200, saved.text
-    sent = send(
-        api,
-        owner,
-        {
-            "category": "campaign",
-            "user_id": owner.user_id,
-            "subject": "Hi",
-            "body": "Budget moved",
-            "channels": ["sms"],
-        },
-    )
+    message = {
+        "category": "campaign",
+        "user_id": owner.user_id,
+        "subject": "Hi",
+        "body": body,
+        "channels": ["sms"],
+    }
+    return send(api, owner, message)
+
+
+def _texts(fake_url: str, phone: str) -> list[str]:
+    state = httpx.get(f"{fake_url}/_fake/state").json()
+    return [m["body"] for m in state["messages"] if m["to"] == phone]
+
+
+def test_sms_reaches_the_provider_and_its_signed_callback_marks_it_delivered(
+    api: httpx.Client, owner: Account, notification: Service
+) -> None:
+    sent = _text_me(api, owner, "+14155550123", "Budget moved")
     done = settled(api, owner, sent["notification_id"], "sms", "delivered")
-    assert done["provider"] == "twilio"
-    state = httpx.get(f"{notification.channels.twilio.url}/_fake/state").json()
-    texts = [m for m in state["messages"] if m["to"] == "+14155550123"]
-    assert texts and texts[-1]["body"] == "Hi: Budget moved"
+    assert done["provider"] == "twilio:0"
+    assert _texts(notification.channels.twilio.url, "+14155550123")[-1] == "Hi: Budget moved"
+
+
+def test_an_sms_provider_outage_fails_over_to_the_second_account(
+    api: httpx.Client, owner: Account, notification: Service
+) -> None:
+    """The backup account takes the text, and its own signed callback (another auth token)
+    marks it delivered."""
+    primary, backup = notification.channels.twilio.url, notification.channels.twilio_backup.url
+    httpx.post(f"{primary}/_fake/fail", json={"path_prefix": "/2010-04-01/", "status": 503, "count": 1})
+    phone = "+14155550188"
+    sent = _text_me(api, owner, phone, "Pacing alert")
+    done = settled(api, owner, sent["notification_id"], "sms", "delivered")
+    assert done["provider"] == "twilio:1"
+    assert (_texts(primary, phone), _texts(backup, phone)) == ([], ["Hi: Pacing alert"])
 
 
 def test_a_forged_status_callback_is_refused(api: httpx.Client, notification: Service) -> None:

@@ -61,7 +61,7 @@ class Channels:
     """The providers this deployment has, per channel (None: the channel is not offered)."""
 
     email: Failover[SmtpSender] | None = None
-    sms: TwilioSender | None = None
+    sms: Failover[TwilioSender] | None = None
     push: WebPushSender | None = None
 
     def offered(self) -> set[str]:
@@ -224,8 +224,10 @@ class DeliveryWorker:
         if delivery.channel == "sms" and self.channels.sms is not None:
             text = (rendered.sms or rendered.text or rendered.subject or "")[:1600]
             callback = self._link("status", delivery, "/api/v1/notifications/callbacks/twilio/")
-            sid = await self.channels.sms.send(str(delivery.address), text, status_callback=callback)
-            return "twilio", sid
+            sid, index = await self.channels.sms.run(
+                lambda sender: sender.send(str(delivery.address), text, status_callback=callback)
+            )
+            return f"twilio:{index}", sid
         if delivery.channel == "push" and self.channels.push is not None:
             await self._push(delivery, rendered, subscriptions)
             return "webpush", None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from services.notification.clients.failover import Failover
 from services.notification.clients.sms import TwilioSender
 from services.notification.domain import preferences
 from services.notification.domain.links import BadLink, LinkSigner
@@ -44,7 +45,9 @@ def _moves(current: str, wanted: str) -> bool:
 
 
 class Tracking:
-    def __init__(self, uow: NotificationUnitOfWork, links: LinkSigner, sms: TwilioSender | None) -> None:
+    def __init__(
+        self, uow: NotificationUnitOfWork, links: LinkSigner, sms: Failover[TwilioSender] | None
+    ) -> None:
         self.uow = uow
         self.links = links
         self.sms = sms
@@ -58,7 +61,8 @@ class Tracking:
     async def sms_status(
         self, token: str, url: str, params: Mapping[str, str], signature: str | None
     ) -> None:
-        if self.sms is None or not self.sms.verify_callback(url, params, signature):
+        accounts = self.sms.senders if self.sms is not None else ()
+        if not any(account.verify_callback(url, params, signature) for account in accounts):
             raise BadToken("the callback's signature does not match")
         claims = self._claims(token, "status")
         wanted = TWILIO_STATUS.get(params.get("MessageStatus", ""))
