@@ -103,7 +103,8 @@ cross join lateral (
 # Rows the plan found new are inserted and changed ones updated, plainly: the tenant's batches
 # take turns (begin_batch), so nothing else writes these keys, and an upsert's speculative insertion
 # cost a third more. The written rows add their counters to every bucket they fall in, the rows
-# they replace take theirs away; buckets that do not move are left alone.
+# they replace take theirs away; buckets that do not move are left alone. Changed campaigns wait
+# for the alert worker only when the tenant has a rule to check them against.
 WRITE_SQL = f"""
 with inserted as {_records("$4", ROW_COLUMNS)},
 updated as {_records("$5", ROW_COLUMNS)},
@@ -160,6 +161,7 @@ hours as (
 queued as (
     insert into analytics.alert_queue (tenant_id, campaign_id)
     select $1, c::uuid from json_array_elements_text($7::text::json) as c
+    where exists (select 1 from analytics.alert_rules where enabled)
     on conflict do nothing
 )
 select (select count(*) from raw_new) + (select count(*) from raw_changed) as written

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.fleet import spec
 from tests.analytics.conftest import Integration
 from tests.support.bus import publish, wait_for
-from tests.support.kit import Account, assert_problem, eventually
+from tests.support.kit import Account, assert_problem, eventually, register_owner
 
 NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
 
@@ -365,3 +365,41 @@ async def test_rollups_always_equal_the_sums_of_the_stored_rows(
             )
     assert len(found[ROLLUP_TOTALS]) > 50
     assert found[ROLLUP_TOTALS] == found[REBUILT_TOTALS]
+
+
+def _add_rule(api: httpx.Client, account: Account, rule: dict[str, Any]) -> None:
+    answer = api.post("/api/v1/analytics/alerts", json=rule, headers=account.auth)
+    assert answer.status_code == 201, answer.text
+
+
+async def test_only_a_tenant_with_alert_rules_queues_changed_campaigns_for_them(
+    api: httpx.Client, owner: Account, user_service: str, owner_engine: AsyncEngine
+) -> None:
+    """The alert worker looks at a changed campaign in a transaction of its own: without a rule
+    to check, that was 250 transactions for nothing per 1,000-row batch."""
+    ruled = register_owner(user_service)
+    _add_rule(
+        api, ruled, {"name": "r", "kind": "threshold", "metric": "ctr", "operator": "below", "threshold": 0.5}
+    )
+    for account in (owner, ruled):
+        ingest(api, account, [daily(str(uuid.uuid4()), "2026-11-09", impressions=100, clicks=1)])
+    async with owner_engine.connect() as conn:
+        queued = dict(
+            (
+                await conn.execute(
+                    text(
+                        "select tenant_id::text, count(*) from analytics.alert_queue"
+                        " where tenant_id in (:a, :b) group by 1"
+                    ),
+                    {"a": owner.tenant_id, "b": ruled.tenant_id},
+                )
+            ).all()
+        )
+        fired = (
+            await conn.execute(
+                text("select count(*) from analytics.alert_events where tenant_id = :b"),
+                {"b": ruled.tenant_id},
+            )
+        ).scalar()
+    assert owner.tenant_id not in queued
+    assert queued.get(ruled.tenant_id, 0) == 1 or fired == 1, "queued, or already evaluated and fired"
