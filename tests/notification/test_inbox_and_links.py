@@ -12,6 +12,8 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.notification.conftest import Service
 from tests.notification.test_flows import mail_to, send, settled
@@ -231,3 +233,35 @@ def test_digestible_messages_wait_together_for_the_window(api: httpx.Client, own
     emails = [d for d in first["deliveries"] if d["channel"] == "email"]
     assert len(emails) == 1 and emails[0]["status"] == "queued"
     assert [d["channel"] for d in second["deliveries"]] == ["in_app"]
+
+
+async def test_a_digest_sent_at_its_window_end_lists_every_message(
+    api: httpx.Client, owner: Account, notification: Service, owner_engine: AsyncEngine
+) -> None:
+    """The window's end is brought forward in the table (the clock, not the code, is what we
+    cannot wait an hour for): the worker sends one email rendering both alerts as items."""
+    first = _alert(api, owner, "CTR low on Brand")
+    _alert(api, owner, "CPC high on Search")
+    digest_id = next(d["id"] for d in first["deliveries"] if d["channel"] == "email")
+    async with owner_engine.begin() as conn:
+        moved = await conn.execute(
+            text("update notifications.deliveries set next_attempt_at = now() where id = :id"),
+            {"id": digest_id},
+        )
+        assert moved.rowcount == 1
+    welcome, digest = sorted(
+        mail_to(notification, owner.email, count=2), key=lambda m: "CTR low" in m["text"]
+    )
+    assert "CTR low on Brand" in digest["text"] and "CPC high on Search" in digest["text"]
+    assert "CTR low" not in welcome["text"]
+    assert settled(api, owner, first["notification_id"], "email", "sent", "delivered")["id"] == digest_id
+
+
+def _alert(api: httpx.Client, owner: Account, subject: str) -> dict[str, Any]:
+    body = {
+        "category": "kpi_alert",
+        "user_id": owner.user_id,
+        "subject": subject,
+        "body": "see the dashboard",
+    }
+    return send(api, owner, body)
