@@ -19,6 +19,11 @@ _EXPONENTS: dict[str, int] = {
 }
 
 
+LIMIT = Decimal(10**18)
+"""Far beyond any real figure, and small enough that scaling and rounding stay exact under the
+default decimal context (28 digits)."""
+
+
 def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), 2)
 
@@ -33,6 +38,8 @@ def decimal_of(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
+    if abs(number) >= LIMIT:
+        raise ValueError("a number of at most 18 digits before the point is needed")
     return number
 
 

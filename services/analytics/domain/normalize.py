@@ -38,6 +38,12 @@ VALUE_FIELDS = ("conversion_value_minor", "conversion_value", "conversions_value
 VALUE_FIELDS += ("conversionValueInLocalCurrency",)
 
 
+MAX_COUNT = 10**15
+"""The largest count or amount of minor units a row may carry (bigint holds 9.2 x 10^18)."""
+MAX_CONVERSIONS = Decimal(10**14)
+"""Conversions are stored as numeric(16, 2)."""
+
+
 class RowProblem(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -64,16 +70,22 @@ def _number(raw: Mapping[str, Any], name: str) -> Decimal:
         raise RowProblem(name, str(error)) from None
 
 
+def _in_range(name: str, value: int) -> int:
+    if not 0 <= value <= MAX_COUNT:
+        raise RowProblem(name, f"{name} must lie between 0 and {MAX_COUNT:,}")
+    return value
+
+
 def _count(raw: Mapping[str, Any], *names: str) -> int:
     for name in names:
         value = raw.get(name)
-        if type(value) is int and value >= 0:  # the common case, without a Decimal
+        if type(value) is int and 0 <= value <= MAX_COUNT:  # the common case, without a Decimal
             return value
         if value is not None:
-            value = _number(raw, name)
-            if value < 0 or value != value.to_integral_value():
-                raise RowProblem(name, f"{name} must be a whole number of at least 0")
-            return int(value)
+            number = _number(raw, name)
+            if number != number.to_integral_value():
+                raise RowProblem(name, f"{name} must be a whole number")
+            return _in_range(name, int(number))
     return 0
 
 
@@ -99,13 +111,9 @@ def _spend(raw: Mapping[str, Any], currency: str) -> int:
         return 0
     if name == "spend_minor":
         return _count(raw, name)
-    elif name == "cost_micros":
-        value = micros_to_minor(_number(raw, name), currency)
-    else:
-        value = major_to_minor(_number(raw, name), currency)
-    if value < 0:
-        raise RowProblem(name, "spend cannot be negative")
-    return value
+    if name == "cost_micros":
+        return _in_range(name, micros_to_minor(_number(raw, name), currency))
+    return _in_range(name, major_to_minor(_number(raw, name), currency))
 
 
 def _conversion_value(raw: Mapping[str, Any], currency: str) -> int:
@@ -116,11 +124,8 @@ def _conversion_value(raw: Mapping[str, Any], currency: str) -> int:
         return _count(raw, name)
     if name == "action_values":
         found = _action(raw[name], PURCHASE_ACTIONS)
-        return major_to_minor(found, currency) if found is not None else 0
-    value = major_to_minor(_number(raw, name), currency)
-    if value < 0:
-        raise RowProblem(name, "a conversion value cannot be negative")
-    return value
+        return _in_range(name, major_to_minor(found, currency)) if found is not None else 0
+    return _in_range(name, major_to_minor(_number(raw, name), currency))
 
 
 def _conversions(raw: Mapping[str, Any]) -> Decimal:
@@ -129,26 +134,29 @@ def _conversions(raw: Mapping[str, Any]) -> Decimal:
         if type(raw.get(name)) is int and raw[name] >= 0:
             return Decimal(raw[name])
         if raw.get(name) is not None:
-            value = _number(raw, name)
-            if value < 0:
-                raise RowProblem(name, "conversions cannot be negative")
-            return value.quantize(Decimal("0.01"))
+            return _conversions_in_range(name, _number(raw, name))
     found = _action(raw.get("actions"), PURCHASE_ACTIONS)
-    return found.quantize(Decimal("0.01")) if found is not None else Decimal(0)
+    return _conversions_in_range("actions", found) if found is not None else Decimal(0)
+
+
+def _conversions_in_range(name: str, value: Decimal) -> Decimal:
+    if not 0 <= value < MAX_CONVERSIONS:
+        raise RowProblem(name, f"conversions must lie between 0 and {MAX_CONVERSIONS:,}")
+    return value.quantize(Decimal("0.01"))
 
 
 def _leads(raw: Mapping[str, Any]) -> int:
     if raw.get("leads") is not None or raw.get("oneClickLeads") is not None:
         return _count(raw, "leads", "oneClickLeads")
     found = _action(raw.get("actions"), LEAD_ACTIONS)
-    return int(found) if found is not None else 0
+    return _in_range("actions", int(found)) if found is not None else 0
 
 
 def _video_views(raw: Mapping[str, Any]) -> int:
     if raw.get("video_views") is not None or raw.get("videoViews") is not None:
         return _count(raw, "video_views", "videoViews")
     found = _action(raw.get("actions"), VIDEO_ACTIONS)
-    return int(found) if found is not None else 0
+    return _in_range("actions", int(found)) if found is not None else 0
 
 
 def _when(raw: Mapping[str, Any]) -> tuple[date | None, datetime | None]:
