@@ -17,6 +17,7 @@ from services.analytics.domain.kpis import Budget, Counters, change, expected_sp
 from services.analytics.domain.money import major_to_minor, micros_to_minor, minor_to_major
 from services.analytics.domain.normalize import RowProblem, normalize
 from services.analytics.domain.rollups import Existing, StoredRow, plan
+from shared.clock import time_zone
 
 # --- money ---------------------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ def test_pacing_of_daily_and_lifetime_budgets() -> None:
 
 # --- calendars -----------------------------------------------------------------------------------
 
-BERLIN = calendar.zone("Europe/Berlin")
+BERLIN = time_zone("Europe/Berlin")
 
 
 def test_hours_of_local_days_across_both_dst_changes() -> None:
@@ -231,7 +232,7 @@ def test_an_hourly_row_belongs_to_its_local_day() -> None:
     assert calendar.local_day(datetime(2026, 7, 1, 22, tzinfo=UTC), BERLIN) == date(2026, 7, 2)
     for unknown in ("Mars/Olympus", "US", "../etc"):  # "US" is a directory of the zone database
         with pytest.raises(ValueError, match="unknown time zone"):
-            calendar.zone(unknown)
+            time_zone(unknown)
 
 
 def test_week_and_month_buckets() -> None:

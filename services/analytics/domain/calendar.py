@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 GRANULARITIES = ("hour", "day", "week", "month")
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
@@ -21,13 +21,6 @@ ends that previous periods, week starts and time zone shifts never overflow."""
 
 def in_calendar(day: date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "US" is a directory of zones, not one
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
 
 
 def local_day(instant: datetime, tz: ZoneInfo) -> date:

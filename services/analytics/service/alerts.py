@@ -15,13 +15,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.analytics.domain import alerts as rules
-from services.analytics.domain.calendar import zone
 from services.analytics.domain.kpis import Budget, Counters, pacing, value_of
 from services.analytics.events import KpiAlert
 from services.analytics.metrics_repository import counters_of
 from services.analytics.models import AlertEvent, AlertRule
 from services.analytics.service.common import BACKGROUND_ROLE, AnalyticsUnitOfWork, AnalyticsWork, ensure
-from shared.clock import utcnow
+from shared.clock import time_zone, utcnow
 from shared.events.delivery import is_infrastructure_error
 from shared.outage import Outage, run_periodically
 
@@ -172,7 +171,7 @@ async def _pacing(work: AnalyticsWork, campaign_id: uuid.UUID, daily: dict[date,
     known = await work.repo.records.campaign(campaign_id)
     if known is None or known.total_budget_minor is None or not known.budget_type:
         return None
-    today = utcnow().astimezone(zone(await work.repo.records.timezone())).date()
+    today = utcnow().astimezone(time_zone(await work.repo.records.timezone())).date()
     spent = sum(
         c.spend_minor for day, c in daily.items() if known.start_at is None or day >= known.start_at.date()
     )

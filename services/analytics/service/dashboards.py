@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from services.analytics.domain.calendar import zone
 from services.analytics.models import Dashboard
 from services.analytics.service.common import AnalyticsUnitOfWork, ensure
 from services.analytics.service.queries import Filter, Queries
 from shared import errors
-from shared.clock import utcnow
+from shared.clock import time_zone, utcnow
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class Dashboards:
         a campaign deleted since) carries its error instead of failing the whole dashboard."""
         dashboard = await self.get(tenant_id, dashboard_id)
         async with self.uow(tenant_id) as work:
-            today = utcnow().astimezone(zone(await work.repo.records.timezone())).date()
+            today = utcnow().astimezone(time_zone(await work.repo.records.timezone())).date()
         results = []
         for index, widget in enumerate(dashboard.widgets):
             to = last or today

@@ -17,14 +17,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.analytics.domain.calendar import local_day, month_start, zone
+from services.analytics.domain.calendar import local_day, month_start
 from services.analytics.domain.normalize import CanonicalRow, RowProblem, normalize
 from services.analytics.domain.rollups import StoredRow, plan
 from services.analytics.events import MetricsIngested
 from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork
 from services.analytics.service.row_model import ROW, ROWS, MetricRow
 from shared import errors
-from shared.clock import utcnow
+from shared.clock import time_zone, utcnow
 
 EARLIEST_DAY = date(2000, 1, 1)
 
@@ -108,7 +108,7 @@ class Ingestion:
             await work.repo.records.park_unmapped(
                 tenant_id, parked, source or rows[unplaced[0]].get("source", "api"), sync_id
             )
-        tz = zone(await work.repo.records.timezone())
+        tz = time_zone(await work.repo.records.timezone())
         stored = _stored(placed, tz)
         batch_id = uuid.uuid4()
         metrics = work.repo.metrics

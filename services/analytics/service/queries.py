@@ -16,7 +16,7 @@ from services.analytics.domain.kpis import Budget, Counters, change, kpis, pacin
 from services.analytics.metrics_repository import ALL_CAMPAIGNS, counters_of
 from services.analytics.service.common import AnalyticsUnitOfWork, AnalyticsWork, not_found
 from shared import errors
-from shared.clock import utcnow
+from shared.clock import time_zone, utcnow
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Queries:
             current = await self._totals(work, where, where.first, where.last, group_by)
             previous = await self._totals(work, where, prev_first, prev_last, None)
             budget = await work.repo.records.campaign(where.campaign_id) if where.campaign_id else None
-            tz = calendar.zone(await work.repo.records.timezone())
+            tz = time_zone(await work.repo.records.timezone())
         currency, _ = _one_currency(current + previous, where.currency)
         now_rows = [r for r in current if r["currency"].strip() == currency]
         this = _total(now_rows)
@@ -118,7 +118,7 @@ class Queries:
         async with self.uow(tenant_id) as work:
             await self._known(work, where.campaign_id)
             tz_name = await work.repo.records.timezone()
-            tz = calendar.zone(tz_name)
+            tz = time_zone(tz_name)
             metrics = work.repo.metrics
             if granularity == "hour":
                 buckets: list[Any] = list(calendar.hours(where.first, where.last, tz))

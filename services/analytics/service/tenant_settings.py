@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from services.analytics.domain.calendar import zone
 from services.analytics.service.common import AnalyticsUnitOfWork
 from shared import errors
+from shared.clock import time_zone
 
 
 class TenantSettings:
@@ -21,7 +21,7 @@ class TenantSettings:
 
     async def set_timezone(self, tenant_id: uuid.UUID, name: str) -> str:
         try:
-            zone(name)
+            time_zone(name)
         except ValueError as error:
             raise errors.InvalidInput(
                 str(error), errors=[{"loc": ["body", "timezone"], "msg": str(error), "type": "value_error"}]

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from shared.clock import time_zone
 
 CHANNELS = ("email", "sms", "push", "in_app")
 ALWAYS_REACHABLE = frozenset({"in_app"})
@@ -89,14 +91,6 @@ def choose_channels(
         chosen &= set(requested)
     chosen &= set(reachable) | ALWAYS_REACHABLE
     return [channel for channel in CHANNELS if channel in chosen]
-
-
-def time_zone(name: str) -> ZoneInfo:
-    """The IANA time zone, or ValueError naming it (a typo must fail on save, not at 3 a.m.)."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from None
 
 
 @dataclass(frozen=True)

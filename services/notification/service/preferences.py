@@ -6,13 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.notification.domain import preferences
 from services.notification.models import Contact, PushSubscription
 from services.notification.service.common import NotificationUnitOfWork
 from shared import errors
-from shared.clock import utcnow
+from shared.clock import time_zone, utcnow
 
 
 class Preferences:
@@ -126,9 +125,9 @@ def _check_contact(contact: dict[str, Any]) -> None:
     zone = contact.get("timezone")
     if zone:
         try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise errors.InvalidInput(f"unknown time zone {zone!r}", code="invalid-contact") from None
+            time_zone(zone)
+        except ValueError as unknown:
+            raise errors.InvalidInput(str(unknown), code="invalid-contact") from None
     start, end = contact.get("quiet_start"), contact.get("quiet_end")
     if (start is None) != (end is None):
         raise errors.InvalidInput("give both quiet_start and quiet_end, or neither", code="invalid-contact")
