@@ -1,8 +1,9 @@
 """Text and JSON we can store and answer again.
 
 PostgreSQL refuses a NUL character in text and jsonb, an unpaired surrogate has no UTF-8 form,
-jsonb refuses NaN and Infinity, and very deep nesting breaks the response serializer. Each of
-these reached the database as a 500 before; request models check them at the door instead.
+jsonb refuses NaN and Infinity, bigint and the JSON encoder stop at 64-bit whole numbers, and very
+deep nesting breaks the response serializer. Each of these reached the database as a 500 before;
+request models check them at the door instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def check_storable_text(value: str) -> str:
 
 
 def check_storable_json(value: Any, depth: int = 0) -> Any:
-    """Every string storable, every number finite, nested at most MAX_JSON_DEPTH deep."""
+    """Every string storable, every number finite and within 64 bits, nested at most
+    MAX_JSON_DEPTH deep."""
     if depth > MAX_JSON_DEPTH:
         raise ValueError(f"must be nested at most {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -50,6 +52,8 @@ def check_storable_json(value: Any, depth: int = 0) -> Any:
         check_storable_text(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite")
+    elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError("whole numbers must fit in 64 bits")
     return value
 
 

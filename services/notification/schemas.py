@@ -225,7 +225,7 @@ class PushSubscriptionIn(StorableRequest):
     """The browser's `PushSubscription.toJSON()`."""
 
     endpoint: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=1000)]
-    expirationTime: int | None = None
+    expirationTime: int | None = Field(None, ge=0, le=2**53)
     keys: dict[Literal["p256dh", "auth"], Annotated[str, StringConstraints(min_length=8, max_length=200)]]
 
     @model_validator(mode="after")

@@ -75,3 +75,11 @@ def test_numbers_and_booleans_keep_their_json_types() -> None:
     with pytest.raises(ValidationError, match="flag must be a boolean"):
         Budget.model_validate({"amount": 5, "flag": "yes"})
     assert Budget.model_validate({"amount": 5, "ratio": None, "tags": ["a"]}).ratio is None
+
+
+def test_whole_numbers_beyond_64_bits_are_refused_at_any_depth() -> None:
+    assert Budget.model_validate({"amount": 2**63 - 1}).amount == 2**63 - 1
+    with pytest.raises(ValidationError, match="64 bits"):
+        Budget.model_validate({"amount": 2**63})
+    with pytest.raises(ValidationError, match="64 bits"):
+        Budget.model_validate({"amount": 1, "tags": [], "nested": {"n": -(2**64)}})
