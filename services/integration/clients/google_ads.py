@@ -30,11 +30,11 @@ from services.integration.clients.base import (
 )
 from services.integration.clients.transport import (
     ProviderTransport,
+    TokenEndpoint,
     TransportSettings,
     classify_google,
     json_of,
     numeric,
-    token_set,
 )
 
 MICROS = 1_000_000
@@ -74,11 +74,11 @@ class GoogleAdsConnector:
         http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._api = f"{base_url.rstrip('/')}/{api_version}"
-        self._token_url = f"{oauth_base_url.rstrip('/')}/token"
         self._authorize_url = f"{(authorization_base_url or oauth_base_url).rstrip('/')}/o/oauth2/v2/auth"
         self._developer_token = developer_token
         self._channel_type = channel_type
         self._http = ProviderTransport("google_ads", classify_google, settings, http_transport=http_transport)
+        self._tokens = TokenEndpoint(self._http, f"{oauth_base_url.rstrip('/')}/token")
 
     # --- metrics ---------------------------------------------------------------------------
 
@@ -191,19 +191,11 @@ class GoogleAdsConnector:
         return f"{self._authorize_url}?{urlencode(query)}"
 
     async def exchange_code(self, app: OAuthApp, code: str, code_verifier: str) -> TokenSet:
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": code_verifier,
-            "redirect_uri": app.redirect_uri,
-            **_client(app),
-        }
-        return token_set(await self._token(form, idempotent=False), None)
+        return await self._tokens.exchange_code(app, code, code_verifier)
 
     async def refresh(self, app: OAuthApp, refresh_token: str) -> TokenSet:
         """Google keeps the refresh token; the answer omits it, so the one given stays."""
-        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **_client(app)}
-        return token_set(await self._token(form, idempotent=True), refresh_token)
+        return await self._tokens.refresh(app, refresh_token)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -245,12 +237,6 @@ class GoogleAdsConnector:
             json={"operations": [operation]},
         )
         return str(json_of(response)["results"][0]["resourceName"])
-
-    async def _token(self, form: dict[str, str], idempotent: bool) -> Any:
-        response = await self._http.request(
-            "POST", self._token_url, account="oauth", idempotent=idempotent, data=form
-        )
-        return json_of(response)
 
 
 def _daily_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +286,3 @@ def _customer(grant: Grant) -> str:
 
 def _digits(value: str) -> str:
     return numeric(value, "google_ads")
-
-
-def _client(app: OAuthApp) -> dict[str, str]:
-    return {"client_id": app.client_id, "client_secret": app.client_secret}

@@ -29,11 +29,11 @@ from services.integration.clients.base import (
 )
 from services.integration.clients.transport import (
     ProviderTransport,
+    TokenEndpoint,
     TransportSettings,
     classify_linkedin,
     json_of,
     numeric,
-    token_set,
 )
 
 ACCOUNT_URN = "urn:li:sponsoredAccount:"
@@ -74,6 +74,7 @@ class LinkedInConnector:
         self._version = version
         self._page_size = page_size
         self._http = ProviderTransport("linkedin", classify_linkedin, settings, http_transport=http_transport)
+        self._tokens = TokenEndpoint(self._http, f"{self._oauth}/accessToken")
 
     # --- metrics ---------------------------------------------------------------------------
 
@@ -158,19 +159,11 @@ class LinkedInConnector:
         return f"{self._oauth}/authorization?{urlencode(query)}"
 
     async def exchange_code(self, app: OAuthApp, code: str, code_verifier: str) -> TokenSet:
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": code_verifier,
-            "redirect_uri": app.redirect_uri,
-            **_client(app),
-        }
-        return token_set(await self._token(form, idempotent=False), None)
+        return await self._tokens.exchange_code(app, code, code_verifier)
 
     async def refresh(self, app: OAuthApp, refresh_token: str) -> TokenSet:
         """LinkedIn answers with the same refresh token (it lives a year from consent)."""
-        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **_client(app)}
-        return token_set(await self._token(form, idempotent=True), refresh_token)
+        return await self._tokens.refresh(app, refresh_token)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -195,11 +188,6 @@ class LinkedInConnector:
         return await self._http.request(
             method, url, account=_account(grant), idempotent=idempotent, headers=sent, **kwargs
         )
-
-    async def _token(self, form: dict[str, str], idempotent: bool) -> Any:
-        url = f"{self._oauth}/accessToken"
-        response = await self._http.request("POST", url, account="oauth", idempotent=idempotent, data=form)
-        return json_of(response)
 
 
 def _daily_row(element: dict[str, Any], currency: str) -> dict[str, Any]:
@@ -266,7 +254,3 @@ def _millis(moment: datetime) -> int:
 
 def _account(grant: Grant) -> str:
     return numeric(grant.account_id.removeprefix(ACCOUNT_URN), "linkedin")
-
-
-def _client(app: OAuthApp) -> dict[str, str]:
-    return {"client_id": app.client_id, "client_secret": app.client_secret}

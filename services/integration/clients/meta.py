@@ -31,6 +31,7 @@ from services.integration.clients.base import (
 )
 from services.integration.clients.transport import (
     ProviderTransport,
+    TokenEndpoint,
     TransportSettings,
     classify_meta,
     json_of,
@@ -78,6 +79,7 @@ class MetaConnector:
         self._objective = objective
         self._page_size = page_size
         self._http = ProviderTransport("meta", classify_meta, settings, http_transport=http_transport)
+        self._tokens = TokenEndpoint(self._http, f"{self._api}/oauth/access_token")
 
     # --- metrics ---------------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ class MetaConnector:
             "code": code,
             "code_verifier": code_verifier,
         }
-        short = token_set(await self._token(form, idempotent=False), None)
+        short = token_set(await self._tokens.post(form, idempotent=False), None)
         return await self.refresh(app, short.access_token)
 
     async def refresh(self, app: OAuthApp, refresh_token: str) -> TokenSet:
@@ -187,7 +189,7 @@ class MetaConnector:
             "client_secret": app.client_secret,
             "fb_exchange_token": refresh_token,
         }
-        return token_set(await self._token(form, idempotent=True), None)
+        return token_set(await self._tokens.post(form, idempotent=True), None)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -214,11 +216,6 @@ class MetaConnector:
             for item in body.get("data", []):
                 yield item
             next_url, params = body.get("paging", {}).get("next"), None
-
-    async def _token(self, form: dict[str, str], idempotent: bool) -> Any:
-        url = f"{self._api}/oauth/access_token"
-        response = await self._http.request("POST", url, account="oauth", idempotent=idempotent, data=form)
-        return json_of(response)
 
 
 def _daily_row(item: dict[str, Any]) -> dict[str, Any]:

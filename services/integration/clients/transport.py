@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pybreaker
 
-from services.integration.clients.base import ProblemKind, ProviderError, TokenSet
+from services.integration.clients.base import OAuthApp, ProblemKind, ProviderError, TokenSet
 from shared.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,42 @@ def token_set(body: Any, refresh_fallback: str | None) -> TokenSet:
         datetime.now(UTC) + timedelta(seconds=int(expires_in)) if str(expires_in or "").isdigit() else None
     )
     return TokenSet(access, body.get("refresh_token") or refresh_fallback, expires_at)
+
+
+class TokenEndpoint:
+    """A provider's OAuth 2.0 token URL, posted to as a form: the authorization-code grant with
+    PKCE (RFC 6749 §4.1.3, RFC 7636) and the refresh grant (§6), or a provider's own forms."""
+
+    def __init__(self, http: ProviderTransport, url: str) -> None:
+        self._http = http
+        self.url = url
+
+    async def post(self, form: dict[str, str], *, idempotent: bool) -> Any:
+        response = await self._http.request(
+            "POST", self.url, account="oauth", idempotent=idempotent, data=form
+        )
+        return json_of(response)
+
+    async def exchange_code(self, app: OAuthApp, code: str, code_verifier: str) -> TokenSet:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": code_verifier,
+            "redirect_uri": app.redirect_uri,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+        }
+        return token_set(await self.post(form, idempotent=False), None)
+
+    async def refresh(self, app: OAuthApp, refresh_token: str) -> TokenSet:
+        """Providers that keep the refresh token omit it from the answer: the one given stays."""
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+        }
+        return token_set(await self.post(form, idempotent=True), refresh_token)
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
