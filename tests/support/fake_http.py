@@ -22,12 +22,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from fakes._server import FakeServer as LocalServer
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,16 @@ Responder = Reply | Callable[[Recorded], Reply]
 """A fixed reply, or a function computing one from the request (e.g. a validating endpoint)."""
 
 
-class FakeServer:
+class FakeServer(LocalServer):
     """A real HTTP server whose answers are scripted per path and whose requests are recorded."""
 
     def __init__(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        super().__init__(app)
         self.requests: list[Recorded] = []
         self._queues: dict[str, deque[Responder]] = {}
         self._standing: dict[str, Responder] = {}
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     def script(self, path: str, *replies: Responder) -> None:
         """Queue replies for `path`, used once each in order."""
@@ -111,32 +113,6 @@ class FakeServer:
             await asyncio.sleep(reply.delay)
         body, headers = reply.encode()
         return web.Response(status=reply.status, body=body, headers=headers)
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # handler_cancellation: a client that times out and hangs up cancels the delayed handler,
-        # so teardown does not wait for it.
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
 
 @contextmanager
