@@ -34,7 +34,7 @@ class Counters:
     new_customers: int = 0
 
     def values(self) -> tuple[int, int, int, Decimal, int, int, int, int]:
-        """In COUNTERS order (fast arithmetic without a dataclass per step)."""
+        """In COUNTERS order: the order rows are shipped to PostgreSQL in."""
         return (
             self.impressions,
             self.clicks,
@@ -51,9 +51,6 @@ class Counters:
 
     def __sub__(self, other: Counters) -> Counters:
         return Counters(*(a - b for a, b in zip(self.values(), other.values(), strict=True)))
-
-    def __neg__(self) -> Counters:
-        return Counters(*(-a for a in self.values()))
 
     def as_dict(self) -> dict[str, int | float]:
         return {
