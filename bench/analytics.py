@@ -28,7 +28,7 @@ from bench._http import ratio, wrk
 from bench._stack import bench_fleet, percentile, write_results
 from bench.request_path import register
 from services.analytics.domain.kpis import COUNTERS
-from services.analytics.metrics_repository import REBUILD_SQL
+from services.analytics.metrics_sql import REBUILD_SQL
 
 CAMPAIGNS = int(os.environ.get("BENCH_CAMPAIGNS", "1000"))
 HOURLY_DAYS = int(os.environ.get("BENCH_HOURLY_DAYS", "90"))

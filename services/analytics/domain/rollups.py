@@ -9,7 +9,7 @@ activity twice: refused.
 Rollups are kept for the whole tenant by hour, day, week and month, and per campaign by month
 (what a breakdown by campaign over long ranges reads); a single campaign's days and hours are
 read from its own rows, which sit together in the primary key. The rollups move in PostgreSQL, one
-set-based statement per batch (`metrics_repository`): summing a thousand deltas per bucket there
+set-based statement per batch (`metrics_sql`): summing a thousand deltas per bucket there
 costs less than building them here and shipping each bucket over.
 """
 
